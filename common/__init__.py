@@ -1,0 +1,1 @@
+"""Pieces every package shares: the exception tree and per-request context."""

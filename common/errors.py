@@ -1,0 +1,122 @@
+"""The project's exception tree.
+
+Every error a client can see derives from `FishWatchError`. Decisions live on the class as
+attributes (`code` for GraphQL `extensions.code`, `http_status`, `retryable`), so no caller ever
+parses a message. graphql-core copies an original error's `extensions` into the GraphQL error,
+which is how `code` and the details below reach the client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FishWatchError(Exception):
+    """Root of every error the gateway raises on purpose."""
+
+    code = "INTERNAL_SERVER_ERROR"
+    http_status = 500
+    retryable = False
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = {key: value for key, value in details.items() if value is not None}
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, **self.details}
+
+
+class ConfigError(FishWatchError):
+    """A setting is missing or invalid; raised at start-up."""
+
+    code = "CONFIG_INVALID"
+
+
+class BadRequestError(FishWatchError):
+    """A GraphQL-over-HTTP request is malformed before any GraphQL runs."""
+
+    code = "BAD_REQUEST"
+    http_status = 400
+
+
+class InvalidArgumentError(FishWatchError):
+    """An argument of a GraphQL field is out of range or malformed."""
+
+    code = "BAD_USER_INPUT"
+    http_status = 400
+
+
+class NotFoundError(FishWatchError):
+    """The object asked for does not exist (or is not visible to the caller)."""
+
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class ConflictError(FishWatchError):
+    """The object is in a state that does not allow the change."""
+
+    code = "CONFLICT"
+    http_status = 409
+
+
+class QueryLimitError(FishWatchError):
+    """A query exceeds a depth, token, alias or cost limit."""
+
+    code = "QUERY_TOO_COMPLEX"
+    http_status = 400
+
+
+class UpstreamError(FishWatchError):
+    """A subsystem call failed; `subsystem` names the subsystem."""
+
+    code = "UPSTREAM_ERROR"
+    http_status = 502
+
+    def __init__(self, message: str, *, subsystem: str, **details: Any) -> None:
+        super().__init__(message, subsystem=subsystem, **details)
+        self.subsystem = subsystem
+
+
+class UpstreamUnavailableError(UpstreamError):
+    """The subsystem refused the connection, answered 5xx, or its circuit is open."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+    http_status = 503
+    retryable = True
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """The subsystem did not answer within the call's timeout or the request's deadline."""
+
+    code = "UPSTREAM_TIMEOUT"
+    http_status = 504
+    retryable = True
+
+
+class UpstreamBadResponseError(UpstreamError):
+    """The subsystem answered with a payload that does not match its contract."""
+
+    code = "UPSTREAM_BAD_RESPONSE"
+
+
+class UpstreamRejectedError(UpstreamError):
+    """The subsystem rejected the call with a 4xx other than 404 or 409."""
+
+    code = "UPSTREAM_REJECTED"
+
+
+class UpstreamNotFoundError(UpstreamError, NotFoundError):
+    """The subsystem answered 404 for the object asked for."""
+
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class UpstreamConflictError(UpstreamError, ConflictError):
+    """The subsystem answered 409: the object's state does not allow the change."""
+
+    code = "CONFLICT"
+    http_status = 409

@@ -1,0 +1,128 @@
+"""The Starlette application: middleware, routes and the lifespan that owns every resource."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.routing import Route
+
+from connectors.registry import Connectors
+from gateway.graphql_http import GraphQLHTTPHandler, HTTPLimits
+from gateway.health import healthz, readyz
+from gateway.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from gateway.settings import Settings
+from gateway.subsystems import build_connectors, start_sandbox_if_needed
+from resolvers.context import GatewayContext, ResolverLimits
+from resolvers.limits import depth_and_alias_rule
+from resolvers.loaders import Loaders
+from resolvers.schema import build_schema
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything the lifespan opens, in the order it opens them; closed in reverse."""
+
+    settings: Settings
+    connectors: Connectors
+    sandbox: Any = None
+    bus: Any = None
+    workflows: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.connectors.close()
+        if self.sandbox is not None:
+            await self.sandbox.close()
+            self.sandbox = None
+
+
+def create_schema(settings: Settings) -> strawberry.Schema:
+    return build_schema(
+        max_depth=settings.max_query_depth, max_aliases=settings.max_query_aliases, max_tokens=settings.max_query_tokens
+    )
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the gateway's ASGI app; resources open in its lifespan."""
+    schema = create_schema(settings)
+    limits = ResolverLimits(
+        max_page_size=settings.max_page_size,
+        max_reading_buckets=settings.max_reading_buckets,
+        forecast_model_name=settings.forecast_model_name,
+        forecast_model_alias=settings.forecast_model_alias,
+        forecast_max_horizon_days=settings.forecast_max_horizon_days,
+    )
+
+    async def context_for(request: Request) -> GatewayContext:
+        services: Services = request.app.state.services
+        return GatewayContext(
+            connectors=services.connectors,
+            loaders=Loaders(services.connectors),
+            limits=limits,
+            request=request,
+            bus=services.bus,
+            workflows=services.workflows,
+        )
+
+    # NOTE: `_schema` is Strawberry's graphql-core schema; executing on it directly skips
+    # Strawberry's per-request pipeline, which the HTTP path replaces with its own caches.
+    graphql = GraphQLHTTPHandler(
+        schema._schema,
+        HTTPLimits(
+            max_body_bytes=settings.max_body_bytes,
+            max_tokens=settings.max_query_tokens,
+            request_timeout_s=settings.request_timeout_s,
+            document_cache_size=settings.document_cache_size,
+            graphiql_enabled=settings.graphiql_enabled,
+        ),
+        context_for,
+        [depth_and_alias_rule(settings.max_query_depth, settings.max_query_aliases)],
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sandbox, urls = await start_sandbox_if_needed(settings)
+        connectors = build_connectors(settings, urls)
+        services = Services(settings=settings, connectors=connectors, sandbox=sandbox)
+        try:
+            await connectors.start()
+            app.state.services = services
+            logger.info("gateway ready: subsystems %s", ", ".join(f"{name}={url}" for name, url in urls.items()))
+            yield
+        finally:
+            logger.info("gateway shutting down: closing upstream sessions")
+            await services.close()
+
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes),
+    ]
+    if settings.cors_allowed_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_allowed_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+                expose_headers=["x-request-id"],
+            )
+        )
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.schema = schema
+    return app

@@ -1,0 +1,171 @@
+"""Gateway settings: one typed object built at start-up and passed down.
+
+Values come from `FISHWATCH_*` environment variables and, when `FISHWATCH_CONFIG_FILE` names one,
+a TOML file whose keys are the field names below (environment variables win). Every bound has a
+unit in its name and a default; `load_settings` turns pydantic's errors into messages that name
+the variable, the bad value and what is expected.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from common.errors import ConfigError
+
+ENV_PREFIX = "FISHWATCH_"
+logger = logging.getLogger(__name__)
+
+SUBSYSTEMS = ("core", "acquisition", "fabric", "alerting", "mlflow")
+
+
+class Settings(BaseModel):
+    """Every setting of the gateway, with its unit and default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Serving
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    shutdown_timeout_s: float = Field(10.0, gt=0)
+
+    # Subsystems. A subsystem without a URL is served by the embedded sandbox.
+    core_url: AnyHttpUrl | None = None
+    acquisition_url: AnyHttpUrl | None = None
+    fabric_url: AnyHttpUrl | None = None
+    alerting_url: AnyHttpUrl | None = None
+    mlflow_url: AnyHttpUrl | None = None
+    mlflow_serving_url: AnyHttpUrl | None = None
+    # Full Authorization header value sent to each subsystem, for example "Bearer abc".
+    core_auth_header: SecretStr | None = None
+    acquisition_auth_header: SecretStr | None = None
+    fabric_auth_header: SecretStr | None = None
+    alerting_auth_header: SecretStr | None = None
+    mlflow_auth_header: SecretStr | None = None
+    sandbox_host: str = "127.0.0.1"
+    sandbox_base_port: int = Field(0, ge=0, le=65530)
+    sandbox_seed: int = 7
+
+    # Upstream calls
+    upstream_connect_timeout_s: float = Field(1.0, gt=0)
+    upstream_timeout_s: float = Field(5.0, gt=0)
+    upstream_max_attempts: int = Field(3, ge=1, le=10)
+    upstream_backoff_base_s: float = Field(0.05, ge=0)
+    upstream_backoff_max_s: float = Field(1.0, ge=0)
+    upstream_pool_size: int = Field(100, ge=1)
+    upstream_max_response_bytes: int = Field(33_554_432, ge=1024)
+    upstream_page_size: int = Field(500, ge=1, le=1000)
+    upstream_max_items: int = Field(20000, ge=1)
+    breaker_failure_threshold: int = Field(5, ge=1)
+    breaker_reset_s: float = Field(10.0, gt=0)
+
+    # GraphQL requests
+    request_timeout_s: float = Field(10.0, gt=0)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_query_depth: int = Field(12, ge=1)
+    max_query_tokens: int = Field(5000, ge=10)
+    max_query_aliases: int = Field(50, ge=1)
+    max_page_size: int = Field(200, ge=1)
+    max_reading_buckets: int = Field(5000, ge=1)
+    document_cache_size: int = Field(1024, ge=0)
+    graphiql_enabled: bool = True
+    cors_allowed_origins: list[str] = Field(default_factory=list)
+
+    # Harvest forecast
+    forecast_model_name: str = "harvest-forecast"
+    forecast_model_alias: str = "champion"
+    forecast_max_horizon_days: int = Field(365, ge=1)
+
+    @field_validator("upstream_backoff_max_s")
+    @classmethod
+    def _backoff_cap_not_below_base(cls, value: float, info: Any) -> float:
+        base = info.data.get("upstream_backoff_base_s", 0.0)
+        if value < base:
+            raise ValueError(f"must be at least upstream_backoff_base_s ({base})")
+        return value
+
+    def subsystem_url(self, name: str) -> str | None:
+        url = getattr(self, f"{name}_url")
+        return str(url).rstrip("/") if url is not None else None
+
+    def subsystem_auth_header(self, name: str) -> str | None:
+        secret: SecretStr | None = getattr(self, f"{name}_auth_header")
+        return secret.get_secret_value() if secret is not None else None
+
+    def missing_subsystems(self) -> list[str]:
+        """Name the subsystems without a configured URL (the sandbox serves them)."""
+        return [name for name in SUBSYSTEMS if getattr(self, f"{name}_url") is None]
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{ENV_PREFIX}CONFIG_FILE '{path}' does not exist; set it to a TOML file or unset it"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{ENV_PREFIX}CONFIG_FILE '{path}' is not valid TOML: {exc}") from exc
+    return data
+
+
+def _describe(error: Any, from_file: set[str]) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    where = f"'{field}' in the config file" if field in from_file else f"{ENV_PREFIX}{field.upper()}"
+    if error["type"] == "extra_forbidden":
+        return f"{where} is not a known setting; see docs/configuration.md for the list"
+    value = error.get("input")
+    if "auth_header" in field:
+        value = "<redacted>"
+    return f"{where} {value!r} is invalid: {error['msg']}"
+
+
+def _from_environment(env: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Map `FISHWATCH_*` variables to fields; return the values and the unknown variable names."""
+    values: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG_FILE":
+            continue
+        field = key[len(ENV_PREFIX) :].lower()
+        info = Settings.model_fields.get(field)
+        if info is None:
+            unknown.append(key)
+        elif info.annotation == list[str]:
+            values[field] = [item.strip() for item in raw.split(",") if item.strip()]
+        else:
+            values[field] = raw
+    return values, unknown
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the config file, then the environment, then `overrides`.
+
+    Raises ConfigError with one line per invalid setting. Unknown `FISHWATCH_*` variables are
+    logged as a warning, because a typo would otherwise silently leave a default in force.
+    """
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    config_path = env.get(f"{ENV_PREFIX}CONFIG_FILE")
+    if config_path:
+        values.update(_read_config_file(Path(config_path)))
+    from_file = set(values)
+    env_values, unknown = _from_environment(env)
+    for name in unknown:
+        logger.warning("ignoring unknown setting %s; see docs/configuration.md for the list", name)
+    values.update(env_values)
+    from_file -= set(env_values)
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        lines = [_describe(error, from_file) for error in exc.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,38 @@
+"""Assembly of the Strawberry schema from the root types."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import strawberry
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
+from strawberry.tools import merge_types
+
+from resolvers.limits import depth_and_alias_rule
+from resolvers.mutation import Mutation
+from resolvers.query import Query
+
+# Root types of each kind, merged into one. Packages that add root fields append their class here.
+QUERY_TYPES: list[type] = [Query]
+MUTATION_TYPES: list[type] = [Mutation]
+SUBSCRIPTION_TYPES: list[type] = []
+
+
+def build_schema(
+    *,
+    max_depth: int = 12,
+    max_aliases: int = 50,
+    max_tokens: int = 5000,
+    extra_extensions: Sequence[Any] = (),
+) -> strawberry.Schema:
+    """Build the gateway's schema; the limits also guard operations over WebSocket."""
+    query = merge_types("Query", tuple(QUERY_TYPES))
+    mutation = merge_types("Mutation", tuple(MUTATION_TYPES))
+    subscription = merge_types("Subscription", tuple(SUBSCRIPTION_TYPES)) if SUBSCRIPTION_TYPES else None
+    extensions: list[Any] = [
+        MaxTokensLimiter(max_token_count=max_tokens),
+        AddValidationRules([depth_and_alias_rule(max_depth, max_aliases)]),
+        *extra_extensions,
+    ]
+    return strawberry.Schema(query=query, mutation=mutation, subscription=subscription, extensions=extensions)
