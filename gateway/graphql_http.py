@@ -131,7 +131,7 @@ class GraphQLHTTPHandler:
         self.documents = _LRU(limits.document_cache_size)
         self.validations = _LRU(limits.document_cache_size)
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
         media_type = JSON
         operation_name: str | None = None

@@ -16,11 +16,15 @@ Actor = Annotated[str, strawberry.argument(description="Who makes the change, as
 @strawberry.type(description="Changes made through the gateway.")
 class Mutation:
     @strawberry.mutation(description="Acknowledge an alert: someone is handling it. Acknowledging twice is a no-op.")
-    async def acknowledge_alert(self, info: GatewayInfo, id: strawberry.ID, actor: Actor, note: Note = None) -> Alert:
+    async def acknowledge_alert(
+        self, info: GatewayInfo, id: strawberry.ID, actor: Actor, note: Note = None
+    ) -> Alert | None:
         payload = await info.context.connectors.alerting.acknowledge(str(id), actor=actor, note=note)
         return Alert.from_payload(payload)
 
     @strawberry.mutation(description="Resolve an alert. Resolving twice is a no-op.")
-    async def resolve_alert(self, info: GatewayInfo, id: strawberry.ID, actor: Actor, note: Note = None) -> Alert:
+    async def resolve_alert(
+        self, info: GatewayInfo, id: strawberry.ID, actor: Actor, note: Note = None
+    ) -> Alert | None:
         payload = await info.context.connectors.alerting.resolve(str(id), actor=actor, note=note)
         return Alert.from_payload(payload)

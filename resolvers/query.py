@@ -36,7 +36,7 @@ from resolvers.types.models import RegisteredModel
 @strawberry.type(description="Read access to everything Fish Watch knows, fetched live from the subsystems.")
 class Query:
     @strawberry.field(description="Every organization, by name.")
-    async def organizations(self, info: GatewayInfo) -> list[Organization]:
+    async def organizations(self, info: GatewayInfo) -> list[Organization] | None:
         organizations = await info.context.connectors.core.organizations()
         return sorted((Organization.from_payload(org) for org in organizations), key=lambda org: org.name)
 
@@ -50,7 +50,7 @@ class Query:
         ] = None,
         first: First = 50,
         after: After = None,
-    ) -> Connection[Farm]:
+    ) -> Connection[Farm] | None:
         core = info.context.connectors.core
 
         async def fetch(limit: int, cursor: str | None) -> UpstreamPage[FarmPayload]:
@@ -96,7 +96,7 @@ class Query:
         ] = None,
         first: First = 50,
         after: After = None,
-    ) -> Connection[Alert]:
+    ) -> Connection[Alert] | None:
         alerting = info.context.connectors.alerting
         statuses = [wire(item) for item in status or []]
         severities = [wire(item) for item in severity or []]
@@ -136,7 +136,7 @@ class Query:
         status: Annotated[DeviceStatus | None, strawberry.argument(description="Only devices in this state.")] = None,
         first: First = 50,
         after: After = None,
-    ) -> Connection[Device]:
+    ) -> Connection[Device] | None:
         acquisition = info.context.connectors.acquisition
 
         async def fetch(limit: int, cursor: str | None) -> UpstreamPage[DevicePayload]:
@@ -159,7 +159,7 @@ class Query:
         )
 
     @strawberry.field(description="Datasets in the Data Fabric catalog.")
-    async def datasets(self, info: GatewayInfo, first: First = 50, after: After = None) -> Connection[Dataset]:
+    async def datasets(self, info: GatewayInfo, first: First = 50, after: After = None) -> Connection[Dataset] | None:
         fabric = info.context.connectors.fabric
 
         async def fetch(limit: int, cursor: str | None) -> UpstreamPage[DatasetPayload]:
@@ -193,7 +193,7 @@ class Query:
         to: ToTime = None,
         regions: Annotated[list[str] | None, strawberry.argument(description="Only these regions.")] = None,
         farm_ids: Annotated[list[strawberry.ID] | None, strawberry.argument(description="Only these farms.")] = None,
-    ) -> list[ReadingAggregate]:
+    ) -> list[ReadingAggregate] | None:
         start, end = time_range(from_, to, dt.timedelta(days=7))
         rows = await info.context.connectors.fabric.aggregates(
             metric=wire(metric),
@@ -216,7 +216,9 @@ class Query:
         ]
 
     @strawberry.field(description="Models registered in MLflow.")
-    async def models(self, info: GatewayInfo, first: First = 50, after: After = None) -> Connection[RegisteredModel]:
+    async def models(
+        self, info: GatewayInfo, first: First = 50, after: After = None
+    ) -> Connection[RegisteredModel] | None:
         mlops = info.context.connectors.mlops
 
         async def fetch(limit: int, cursor: str | None) -> UpstreamPage[RegisteredModelPayload]:
@@ -246,5 +248,5 @@ class Query:
         enclosure_id: strawberry.ID,
         horizon_days: Annotated[int, strawberry.argument(description="How far ahead, in days.")] = 90,
         step_days: Annotated[int, strawberry.argument(description="Days between forecast points.")] = 7,
-    ) -> HarvestForecast:
+    ) -> HarvestForecast | None:
         return await forecast_harvest(info, str(enclosure_id), horizon_days, step_days)

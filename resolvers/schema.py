@@ -31,8 +31,8 @@ def build_schema(
     mutation = merge_types("Mutation", tuple(MUTATION_TYPES))
     subscription = merge_types("Subscription", tuple(SUBSCRIPTION_TYPES)) if SUBSCRIPTION_TYPES else None
     extensions: list[Any] = [
-        MaxTokensLimiter(max_token_count=max_tokens),
-        AddValidationRules([depth_and_alias_rule(max_depth, max_aliases)]),
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: AddValidationRules([depth_and_alias_rule(max_depth, max_aliases)]),
         *extra_extensions,
     ]
     return strawberry.Schema(query=query, mutation=mutation, subscription=subscription, extensions=extensions)

@@ -71,7 +71,7 @@ class Alert:
         )
 
     @strawberry.field(description="The farm the alert belongs to.")
-    async def farm(self, info: GatewayInfo) -> Annotated[Farm, strawberry.lazy("resolvers.types.farms")]:
+    async def farm(self, info: GatewayInfo) -> Annotated[Farm, strawberry.lazy("resolvers.types.farms")] | None:
         from resolvers.types.farms import Farm
 
         return Farm.from_payload(await info.context.loaders.farm.load(self.farm_id))
@@ -87,7 +87,7 @@ class Alert:
         return Enclosure.from_payload(await info.context.loaders.enclosure.load(self.enclosure_id))
 
     @strawberry.field(description="Every status change, oldest first (fetched from Alerting on demand).")
-    async def history(self, info: GatewayInfo) -> list[AlertHistoryEntry]:
+    async def history(self, info: GatewayInfo) -> list[AlertHistoryEntry] | None:
         if self.history_entries is not None:
             return self.history_entries
         detail = Alert.from_payload(await info.context.connectors.alerting.alert(str(self.id)))

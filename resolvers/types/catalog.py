@@ -54,7 +54,7 @@ class Dataset:
         return age.total_seconds() > self.freshness_sla_seconds
 
     @strawberry.field(description="Lineage: the datasets this one is derived from.")
-    async def upstream(self, info: GatewayInfo) -> list[Dataset]:
+    async def upstream(self, info: GatewayInfo) -> list[Dataset] | None:
         fabric = info.context.connectors.fabric
         result = []
         for dataset_id in self.upstream_ids:

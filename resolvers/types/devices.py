@@ -42,7 +42,7 @@ class Device:
         )
 
     @strawberry.field(description="The farm the device is installed at.")
-    async def farm(self, info: GatewayInfo) -> Annotated[Farm, strawberry.lazy("resolvers.types.farms")]:
+    async def farm(self, info: GatewayInfo) -> Annotated[Farm, strawberry.lazy("resolvers.types.farms")] | None:
         from resolvers.types.farms import Farm
 
         return Farm.from_payload(await info.context.loaders.farm.load(self.farm_id))

@@ -167,29 +167,30 @@ class Enclosure:
         return [stock for stock in stocks if stock.enclosure_id == self.id]
 
     @strawberry.field(description="The farm the enclosure belongs to.")
-    async def farm(self, info: GatewayInfo) -> Farm:
+    async def farm(self, info: GatewayInfo) -> Farm | None:
         return Farm.from_payload(await info.context.loaders.farm.load(self.farm_id))
 
     @strawberry.field(description="Fish stocks by species.")
-    async def stocks(self, info: GatewayInfo) -> list[FishStock]:
+    async def stocks(self, info: GatewayInfo) -> list[FishStock] | None:
         return [FishStock.from_payload(stock) for stock in await self._stocks(info)]
 
     @strawberry.field(description="Number of fish in the enclosure, all species.")
-    async def fish_count(self, info: GatewayInfo) -> int:
+    async def fish_count(self, info: GatewayInfo) -> int | None:
         return sum(stock.count for stock in await self._stocks(info))
 
     @strawberry.field(description="Total fish weight in the enclosure, in kilograms.")
-    async def biomass_kg(self, info: GatewayInfo) -> float:
+    async def biomass_kg(self, info: GatewayInfo) -> float | None:
         return round(sum(stock.count * stock.mean_weight_g for stock in await self._stocks(info)) / 1000, 1)
 
     @strawberry.field(description="Stocking density, in kilograms of fish per cubic metre of water.")
     async def stocking_density_kg_per_m3(self, info: GatewayInfo) -> float | None:
         if not self.volume_m3:
             return None
-        return round(await self.biomass_kg(info) / self.volume_m3, 2)
+        biomass = await self.biomass_kg(info)
+        return round(biomass / self.volume_m3, 2) if biomass is not None else None
 
     @strawberry.field(description="The latest reading of each metric that has one.")
-    async def latest_readings(self, info: GatewayInfo) -> list[LatestReading]:
+    async def latest_readings(self, info: GatewayInfo) -> list[LatestReading] | None:
         readings = await info.context.loaders.latest_readings_of_farm.load(self.farm_id)
         return sorted(
             (LatestReading.from_payload(reading) for reading in readings if reading.enclosure_id == self.id),
@@ -206,7 +207,7 @@ class Enclosure:
         interval_seconds: Annotated[
             int, strawberry.argument(description="Bucket length, in seconds, from 60 to 86400.")
         ] = 3600,
-    ) -> ReadingSeries:
+    ) -> ReadingSeries | None:
         start, end = time_range(from_, to, dt.timedelta(days=1))
         if not MIN_INTERVAL_S <= interval_seconds <= MAX_INTERVAL_S:
             raise InvalidArgumentError(
@@ -232,17 +233,17 @@ class Enclosure:
         )
 
     @strawberry.field(description="Alert thresholds per metric.")
-    async def thresholds(self, info: GatewayInfo) -> list[Threshold]:
+    async def thresholds(self, info: GatewayInfo) -> list[Threshold] | None:
         thresholds = await info.context.loaders.thresholds_of_farm.load(self.farm_id)
         return [Threshold.from_payload(item) for item in thresholds if item.enclosure_id == self.id]
 
     @strawberry.field(description="Devices installed in the enclosure.")
-    async def devices(self, info: GatewayInfo) -> list[Device]:
+    async def devices(self, info: GatewayInfo) -> list[Device] | None:
         devices = await info.context.loaders.devices_of_farm.load(self.farm_id)
         return [Device.from_payload(device) for device in devices if device.enclosure_id == self.id]
 
     @strawberry.field(description="Alerts about the enclosure that are open or acknowledged, newest first.")
-    async def active_alerts(self, info: GatewayInfo) -> list[Alert]:
+    async def active_alerts(self, info: GatewayInfo) -> list[Alert] | None:
         alerts = await info.context.loaders.active_alerts_of_farm.load(self.farm_id)
         return [Alert.from_payload(alert) for alert in alerts if alert.enclosure_id == self.id]
 
@@ -252,7 +253,7 @@ class Enclosure:
         info: GatewayInfo,
         first: First = 50,
         after: After = None,
-    ) -> Connection[Observation]:
+    ) -> Connection[Observation] | None:
         acquisition = info.context.connectors.acquisition
 
         async def fetch(limit: int, cursor: str | None) -> UpstreamPage[ObservationPayload]:
@@ -274,7 +275,7 @@ class Enclosure:
         info: GatewayInfo,
         first: First = 50,
         after: After = None,
-    ) -> Connection[Fish]:
+    ) -> Connection[Fish] | None:
         core = info.context.connectors.core
 
         async def fetch(limit: int, cursor: str | None) -> UpstreamPage[FishPayload]:
@@ -296,7 +297,7 @@ class Enclosure:
         info: GatewayInfo,
         from_: FromDate = None,
         to: ToDate = None,
-    ) -> list[Harvest]:
+    ) -> list[Harvest] | None:
         date_range(from_, to)
         harvests = await info.context.connectors.core.harvests(enclosure_ids=[str(self.id)], start=from_, end=to)
         return [Harvest.from_payload(harvest) for harvest in harvests]
@@ -325,19 +326,19 @@ class Farm:
         )
 
     @strawberry.field(description="The organization that runs the farm.")
-    async def organization(self, info: GatewayInfo) -> Organization:
+    async def organization(self, info: GatewayInfo) -> Organization | None:
         return Organization.from_payload(await info.context.loaders.organization.load(self.organization_id))
 
     @strawberry.field(description="Number of enclosures on the farm.")
-    async def enclosure_count(self, info: GatewayInfo) -> int:
+    async def enclosure_count(self, info: GatewayInfo) -> int | None:
         return len(await info.context.loaders.enclosures_of_farm.load(str(self.id)))
 
     @strawberry.field(description="Number of fish on the farm, all enclosures and species.")
-    async def fish_count(self, info: GatewayInfo) -> int:
+    async def fish_count(self, info: GatewayInfo) -> int | None:
         return sum(stock.count for stock in await info.context.loaders.stocks_of_farm.load(str(self.id)))
 
     @strawberry.field(description="Total fish weight on the farm, in kilograms.")
-    async def biomass_kg(self, info: GatewayInfo) -> float:
+    async def biomass_kg(self, info: GatewayInfo) -> float | None:
         stocks = await info.context.loaders.stocks_of_farm.load(str(self.id))
         return round(sum(stock.count * stock.mean_weight_g for stock in stocks) / 1000, 1)
 
@@ -347,7 +348,7 @@ class Farm:
         info: GatewayInfo,
         first: First = 50,
         after: After = None,
-    ) -> Connection[Enclosure]:
+    ) -> Connection[Enclosure] | None:
         enclosures = await info.context.loaders.enclosures_of_farm.load(str(self.id))
         return connection_from_list(
             f"enclosures:{self.id}",
@@ -359,7 +360,7 @@ class Farm:
         )
 
     @strawberry.field(description="Number of alerts that are open or acknowledged.")
-    async def active_alert_count(self, info: GatewayInfo) -> int:
+    async def active_alert_count(self, info: GatewayInfo) -> int | None:
         return len(await info.context.loaders.active_alerts_of_farm.load(str(self.id)))
 
     @strawberry.field(description="Alerts that are open or acknowledged, newest first.")
@@ -371,7 +372,7 @@ class Farm:
         ] = None,
         first: First = 50,
         after: After = None,
-    ) -> Connection[Alert]:
+    ) -> Connection[Alert] | None:
         alerts = [
             alert
             for alert in map(Alert.from_payload, await info.context.loaders.active_alerts_of_farm.load(str(self.id)))
@@ -392,7 +393,7 @@ class Farm:
         info: GatewayInfo,
         kind: Annotated[DeviceKind | None, strawberry.argument(description="Only devices of this kind.")] = None,
         status: Annotated[DeviceStatus | None, strawberry.argument(description="Only devices in this state.")] = None,
-    ) -> list[Device]:
+    ) -> list[Device] | None:
         devices = map(Device.from_payload, await info.context.loaders.devices_of_farm.load(str(self.id)))
         return [
             device
@@ -401,7 +402,7 @@ class Farm:
         ]
 
     @strawberry.field(description="Fish health by species: stock totals and the last 24 hours of camera data.")
-    async def fish_health(self, info: GatewayInfo) -> list[SpeciesHealth]:
+    async def fish_health(self, info: GatewayInfo) -> list[SpeciesHealth] | None:
         stocks = await info.context.loaders.stocks_of_farm.load(str(self.id))
         observations = await info.context.loaders.recent_observations_of_farm.load(str(self.id))
         return _species_health(stocks, observations)
@@ -414,7 +415,7 @@ class Farm:
         to: ToDate = None,
         first: First = 50,
         after: After = None,
-    ) -> Connection[Harvest]:
+    ) -> Connection[Harvest] | None:
         date_range(from_, to)
         harvests = await info.context.connectors.core.harvests(farm_ids=[str(self.id)], start=from_, end=to)
         return connection_from_list(
@@ -433,7 +434,7 @@ class Farm:
         period: Annotated[HarvestPeriod, strawberry.argument(description="Period length.")] = HarvestPeriod.MONTH,
         from_: FromDate = None,
         to: ToDate = None,
-    ) -> list[HarvestPerformance]:
+    ) -> list[HarvestPerformance] | None:
         date_range(from_, to)
         harvests = await info.context.connectors.core.harvests(farm_ids=[str(self.id)], start=from_, end=to)
         return harvest_performance(harvests, period)
@@ -455,7 +456,7 @@ class Organization:
         info: GatewayInfo,
         first: First = 50,
         after: After = None,
-    ) -> Connection[Farm]:
+    ) -> Connection[Farm] | None:
         core = info.context.connectors.core
 
         async def fetch(limit: int, cursor: str | None) -> UpstreamPage[FarmPayload]:

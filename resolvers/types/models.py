@@ -56,7 +56,7 @@ class ModelVersion:
         )
 
     @strawberry.field(description="Metrics of the run that produced the version; empty without a run.")
-    async def metrics(self, info: GatewayInfo) -> list[ModelMetric]:
+    async def metrics(self, info: GatewayInfo) -> list[ModelMetric] | None:
         if not self.run_id:
             return []
         run = await info.context.loaders.mlflow_run.load(self.run_id)
@@ -66,7 +66,7 @@ class ModelVersion:
         ]
 
     @strawberry.field(description="Parameters of the run that produced the version; empty without a run.")
-    async def params(self, info: GatewayInfo) -> list[ModelParam]:
+    async def params(self, info: GatewayInfo) -> list[ModelParam] | None:
         if not self.run_id:
             return []
         run = await info.context.loaders.mlflow_run.load(self.run_id)
@@ -98,7 +98,7 @@ class RegisteredModel:
         )
 
     @strawberry.field(description="Every version, newest first.")
-    async def versions(self, info: GatewayInfo) -> list[ModelVersion]:
+    async def versions(self, info: GatewayInfo) -> list[ModelVersion] | None:
         versions = await info.context.loaders.model_versions.load(self.name)
         return [ModelVersion.from_payload(version) for version in versions]
 
