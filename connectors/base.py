@@ -271,7 +271,22 @@ class Connector:
 
     async def _read_body(self, response: aiohttp.ClientResponse, path: str) -> bytes:
         limit = self.config.max_response_bytes
-        body = await response.content.read(limit + 1)
+        if response.content_length is not None and response.content_length > limit:
+            raise UpstreamBadResponseError(
+                f"{self.name}: response to /{path.lstrip('/')} is {response.content_length} bytes, more than "
+                f"{limit} (FISHWATCH_UPSTREAM_MAX_RESPONSE_BYTES)",
+                subsystem=self.name,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        # StreamReader.read(n) returns what is buffered, so read until EOF or past the limit.
+        while size <= limit:
+            chunk = await response.content.read(min(65536, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        body = b"".join(chunks)
         if len(body) > limit:
             raise UpstreamBadResponseError(
                 f"{self.name}: response to /{path.lstrip('/')} is larger than {limit} bytes "
