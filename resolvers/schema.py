@@ -19,6 +19,13 @@ MUTATION_TYPES: list[type] = [Mutation]
 SUBSCRIPTION_TYPES: list[type] = []
 
 
+def _merged(name: str, types: list[type], description: str) -> type:
+    merged = merge_types(name, tuple(types))
+    # merge_types drops descriptions; the published schema documents every type.
+    merged.__strawberry_definition__.description = description  # type: ignore[attr-defined]
+    return merged
+
+
 def build_schema(
     *,
     max_depth: int = 12,
@@ -27,9 +34,11 @@ def build_schema(
     extra_extensions: Sequence[Any] = (),
 ) -> strawberry.Schema:
     """Build the gateway's schema; the limits also guard operations over WebSocket."""
-    query = merge_types("Query", tuple(QUERY_TYPES))
-    mutation = merge_types("Mutation", tuple(MUTATION_TYPES))
-    subscription = merge_types("Subscription", tuple(SUBSCRIPTION_TYPES)) if SUBSCRIPTION_TYPES else None
+    query = _merged("Query", QUERY_TYPES, "Read access to everything Fish Watch knows, fetched live from the subsystems.")
+    mutation = _merged("Mutation", MUTATION_TYPES, "Changes made through the gateway.")
+    subscription = None
+    if SUBSCRIPTION_TYPES:
+        subscription = _merged("Subscription", SUBSCRIPTION_TYPES, "Live events from the event bus.")
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: AddValidationRules([depth_and_alias_rule(max_depth, max_aliases)]),
