@@ -26,7 +26,8 @@ from sandbox.seed_mlflow import HARVEST_MODEL, SERVED_ALIAS
 logger = logging.getLogger(__name__)
 
 API = "/api/2.0/mlflow"
-# max_results bounds of the MLflow server per search endpoint: (default, maximum).
+# max_results per search endpoint: (default, maximum).
+# NOTE: these follow MLflow 2.x server defaults from memory and were not checked against its source.
 SEARCH_LIMITS = {
     "registered-models": (100, 1000),
     "model-versions": (10_000, 200_000),
