@@ -24,7 +24,7 @@ from resolvers.enums import (
     DeviceStatus,
     Metric,
 )
-from resolvers.pagination import Connection, UpstreamPage, connection_from_upstream
+from resolvers.pagination import Connection, UpstreamPage, connection_from_list, connection_from_upstream
 from resolvers.types.alerts import Alert
 from resolvers.types.catalog import Dataset, ReadingAggregate
 from resolvers.types.devices import Device
@@ -35,10 +35,19 @@ from resolvers.types.models import RegisteredModel
 
 @strawberry.type(description="Read access to everything Fish Watch knows, fetched live from the subsystems.")
 class Query:
-    @strawberry.field(description="Every organization, by name.")
-    async def organizations(self, info: GatewayInfo) -> list[Organization] | None:
-        organizations = await info.context.connectors.core.organizations()
-        return sorted((Organization.from_payload(org) for org in organizations), key=lambda org: org.name)
+    @strawberry.field(description="Organizations, by name.")
+    async def organizations(
+        self, info: GatewayInfo, first: First = 50, after: After = None
+    ) -> Connection[Organization] | None:
+        organizations = sorted(await info.context.connectors.core.organizations(), key=lambda org: org.name)
+        return connection_from_list(
+            "organizations",
+            organizations,
+            Organization.from_payload,
+            first=first,
+            after=after,
+            max_page_size=info.context.limits.max_page_size,
+        )
 
     @strawberry.field(description="Farms, optionally in one region or of one organization.")
     async def farms(

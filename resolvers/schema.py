@@ -34,7 +34,9 @@ def build_schema(
     extra_extensions: Sequence[Any] = (),
 ) -> strawberry.Schema:
     """Build the gateway's schema; the limits also guard operations over WebSocket."""
-    query = _merged("Query", QUERY_TYPES, "Read access to everything Fish Watch knows, fetched live from the subsystems.")
+    query = _merged(
+        "Query", QUERY_TYPES, "Read access to everything Fish Watch knows, fetched live from the subsystems."
+    )
     mutation = _merged("Mutation", MUTATION_TYPES, "Changes made through the gateway.")
     subscription = None
     if SUBSCRIPTION_TYPES:

@@ -293,14 +293,18 @@ class Enclosure:
 
     @strawberry.field(description="Harvests from the enclosure in a date range, oldest first.")
     async def harvests(
-        self,
-        info: GatewayInfo,
-        from_: FromDate = None,
-        to: ToDate = None,
-    ) -> list[Harvest] | None:
+        self, info: GatewayInfo, from_: FromDate = None, to: ToDate = None, first: First = 50, after: After = None
+    ) -> Connection[Harvest] | None:
         date_range(from_, to)
         harvests = await info.context.connectors.core.harvests(enclosure_ids=[str(self.id)], start=from_, end=to)
-        return [Harvest.from_payload(harvest) for harvest in harvests]
+        return connection_from_list(
+            f"harvests:{self.id}:{from_}:{to}",
+            harvests,
+            Harvest.from_payload,
+            first=first,
+            after=after,
+            max_page_size=info.context.limits.max_page_size,
+        )
 
 
 @strawberry.type(description="A fish farm: a site with enclosures, in one region.")

@@ -8,7 +8,9 @@ import strawberry
 
 from connectors.payloads.mlflow import ModelVersion as ModelVersionPayload
 from connectors.payloads.mlflow import RegisteredModel as RegisteredModelPayload
+from resolvers.arguments import After, First
 from resolvers.context import GatewayInfo
+from resolvers.pagination import Connection, connection_from_list
 
 
 def _from_ms(value: int | None) -> dt.datetime | None:
@@ -97,10 +99,19 @@ class RegisteredModel:
             aliases=[ModelAlias(alias=alias.alias, version=alias.version) for alias in payload.aliases],
         )
 
-    @strawberry.field(description="Every version, newest first.")
-    async def versions(self, info: GatewayInfo) -> list[ModelVersion] | None:
+    @strawberry.field(description="Versions, newest first.")
+    async def versions(
+        self, info: GatewayInfo, first: First = 50, after: After = None
+    ) -> Connection[ModelVersion] | None:
         versions = await info.context.loaders.model_versions.load(self.name)
-        return [ModelVersion.from_payload(version) for version in versions]
+        return connection_from_list(
+            f"model-versions:{self.name}",
+            versions,
+            ModelVersion.from_payload,
+            first=first,
+            after=after,
+            max_page_size=info.context.limits.max_page_size,
+        )
 
     @strawberry.field(description="The version an alias points at, or null when the alias is not set.")
     async def version_by_alias(self, info: GatewayInfo, alias: str = "champion") -> ModelVersion | None:
