@@ -24,9 +24,33 @@ def remaining_budget_s() -> float | None:
     return deadline - asyncio.get_running_loop().time()
 
 
+_factory_installed = False
+
+
+def install_request_id_factory() -> None:
+    """Stamp `request_id` on every log record at creation, whatever handler later formats it.
+
+    A record factory (rather than a handler filter) reaches every handler, including ones added
+    after start-up such as a test's log capture. Installing twice is a no-op.
+    """
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = request_id_var.get() or "-"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True
+
+
 class RequestIdFilter(logging.Filter):
     """Add `request_id` to every log record, "-" outside a request."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get() or "-"
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get() or "-"
         return True

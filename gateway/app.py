@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.routing import Route
 
+from common.context import install_request_id_factory
 from connectors.registry import Connectors
 from gateway.graphql_http import GraphQLHTTPHandler, HTTPLimits
 from gateway.health import healthz, readyz
@@ -55,6 +56,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
 
 def create_app(settings: Settings) -> Starlette:
     """Build the gateway's ASGI app; resources open in its lifespan."""
+    install_request_id_factory()
     schema = create_schema(settings)
     limits = ResolverLimits(
         max_page_size=settings.max_page_size,

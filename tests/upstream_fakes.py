@@ -20,6 +20,7 @@ class FlakySubsystem:
     mode: str = "proxy"
     delay_s: float = 5.0
     requests: int = 0
+    request_ids: list[str] = field(default_factory=list)
     _runner: web.AppRunner | None = field(default=None, repr=False)
     _session: aiohttp.ClientSession | None = field(default=None, repr=False)
     url: str = ""
@@ -44,6 +45,7 @@ class FlakySubsystem:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        self.request_ids.append(request.headers.get("X-Request-ID", ""))
         if self.mode == "garbage":
             return web.Response(text="<html>502 Bad Gateway from a confused proxy</html>", content_type="text/html")
         if self.mode == "wrong_shape":
