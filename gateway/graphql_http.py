@@ -155,8 +155,10 @@ class GraphQLHTTPHandler:
             params = await self._read_params(request)
             operation_name = params.get("operationName")
             result = await self._run(request, params)
-            if result.data is None and result.errors:
+            if result.data is None and result.errors and all(error.path is None for error in result.errors):
                 # Variable coercion failed, so nothing ran: a request error under the new media type.
+                # An execution error always has a path. When one nulls a non-null root field, data
+                # is null but execution started, so the response is 200 and keeps the data entry.
                 status = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
                 body: dict[str, Any] = {"errors": [_with_code(error, "BAD_USER_INPUT") for error in result.errors]}
             else:
@@ -254,7 +256,7 @@ class GraphQLHTTPHandler:
         if query is None:
             raise RequestError(400, "missing the query parameter: send the GraphQL document as a string", "BAD_REQUEST")
         if not isinstance(query, str):
-            raise RequestError(400, f"query must be a string, got {type(query).__name__}", "BAD_REQUEST")
+            raise RequestError(400, f"query must be a string, got {_json_type(query)}", "BAD_REQUEST")
         for key, expected, kind in (
             ("operationName", str, "a string"),
             ("variables", dict, "an object"),
@@ -262,7 +264,7 @@ class GraphQLHTTPHandler:
         ):
             value = params.get(key)
             if value is not None and not isinstance(value, expected):
-                raise RequestError(400, f"{key} must be {kind} or null, got {type(value).__name__}", "BAD_REQUEST")
+                raise RequestError(400, f"{key} must be {kind} or null, got {_json_type(value)}", "BAD_REQUEST")
 
     def _document(self, query: str) -> DocumentNode:
         document = self.documents.get(query)
@@ -347,6 +349,19 @@ class GraphQLHTTPHandler:
         else:
             message = "the document has several operations; name the one to run in operationName"
         raise DocumentError([GraphQLError(message, extensions={"code": "OPERATION_NOT_FOUND"})])
+
+
+def _json_type(value: Any) -> str:
+    """Name a decoded JSON value's type as a client sees it ("a number", not "int")."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "a string"
 
 
 def _copy_with_code(error: GraphQLError, code: str) -> GraphQLError:

@@ -51,4 +51,7 @@ def choose_media_type(accept: str | None) -> str | None:
 
 
 def wants_html(accept: str | None) -> bool:
-    return accept is not None and HTML in accept.lower()
+    """Tell whether an Accept header lists text/html with q above 0, as browsers send it."""
+    if accept is None:
+        return False
+    return any(media_type == HTML and quality > 0 for media_type, quality, _ in _parse_accept(accept))
