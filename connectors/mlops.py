@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from common.errors import UpstreamNotFoundError, UpstreamRejectedError
 from connectors.base import Connector, ConnectorConfig
 from connectors.payloads.mlflow import (
     ModelVersion,
@@ -27,8 +28,28 @@ _API = "api/2.0/mlflow"
 
 
 def _quote_filter_value(value: str) -> str:
-    """Quote a string for an MLflow search filter (single quotes, backslash escapes)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """Quote a string for an MLflow search filter, in the quote character it does not contain.
+
+    MLflow's filter parser strips the quotes around a value and unescapes nothing (checked against
+    MLflow 3.17.2), so no escape lets a value contain its own quote character. Raises ValueError
+    for a value with both quote characters.
+    """
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise ValueError(f"an MLflow search filter cannot quote {value!r}: it contains both ' and \"")
+
+
+def _name_filter(name: str) -> str:
+    """Build an MLflow search filter that matches `name` and possibly other names too.
+
+    A name with both quote characters is searched with LIKE and `_` in place of each single
+    quote, so the caller must drop the results whose name differs.
+    """
+    if "'" in name and '"' in name:
+        return "name LIKE '" + name.replace("'", "_") + "'"
+    return f"name = {_quote_filter_value(name)}"
 
 
 class MlopsConnector(Connector):
@@ -65,25 +86,54 @@ class MlopsConnector(Connector):
         return result.registered_model
 
     async def model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        result: ModelVersionEnvelope = await self.call(
-            "GET", f"{_API}/registered-models/alias", ModelVersionEnvelope, params={"name": name, "alias": alias}
-        )
+        """Return the version `alias` points at, or raise UpstreamNotFoundError if the model or alias is missing."""
+        try:
+            result: ModelVersionEnvelope = await self.call(
+                "GET", f"{_API}/registered-models/alias", ModelVersionEnvelope, params={"name": name, "alias": alias}
+            )
+        except UpstreamRejectedError as exc:
+            # MLflow returns 404 for a missing model but 400 INVALID_PARAMETER_VALUE for a missing
+            # alias (checked against MLflow 3.17.2), so the model's alias list decides which it is.
+            if exc.details.get("status") != 400:
+                raise
+            model = await self.registered_model(name)
+            if any(item.alias == alias for item in model.aliases):
+                raise
+            raise UpstreamNotFoundError(
+                f"{self.name}: registered model '{name}' has no alias '{alias}'", subsystem=self.name
+            ) from exc
         return result.model_version
 
     async def model_versions(self, name: str, *, max_versions: int = 1000) -> list[ModelVersion]:
-        """Return every version of a registered model, newest first, up to `max_versions`."""
+        """Return every version of a registered model, newest first, up to `max_versions`.
+
+        MLflow's version search leaves out `aliases` (checked against MLflow 3.17.2), so each
+        version's aliases come from the registered model. A missing model has no versions.
+        """
+        try:
+            model = await self.registered_model(name)
+        except UpstreamNotFoundError:
+            return []
+        aliases_by_version: dict[str, list[str]] = {}
+        for item in sorted(model.aliases, key=lambda item: item.alias):
+            aliases_by_version.setdefault(item.version, []).append(item.alias)
+
         versions: list[ModelVersion] = []
         token: str | None = None
         while len(versions) < max_versions:
             params: dict[str, str | int | None] = {
-                "filter": f"name={_quote_filter_value(name)}",
+                "filter": _name_filter(name),
                 "max_results": min(200, max_versions - len(versions)),
                 "page_token": token,
             }
             page: ModelVersionPage = await self.call(
                 "GET", f"{_API}/model-versions/search", ModelVersionPage, params=params
             )
-            versions.extend(page.model_versions)
+            versions.extend(
+                version.model_copy(update={"aliases": aliases_by_version.get(version.version, [])})
+                for version in page.model_versions
+                if version.name == name
+            )
             token = page.next_page_token
             if not token:
                 break
