@@ -42,44 +42,64 @@ def count_tokens(query: str, limit: int) -> int:
 
 
 class _Walker:
-    """Walks an operation's selections through fragment spreads."""
+    """Walks an operation's selections through fragment spreads.
+
+    Each fragment's depth and alias count is computed once and reused, so a fragment spread many
+    times (or fragments that spread each other in a chain) cost linear time, not exponential.
+    A spread that closes a cycle contributes nothing.
+    """
 
     def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
         self.fragments = fragments
+        self._depths: dict[str, int] = {}
+        self._aliases: dict[str, int] = {}
 
-    def depth(self, selection_set: SelectionSetNode | None, seen: frozenset[str] = frozenset()) -> int:
+    def depth(self, selection_set: SelectionSetNode | None, stack: frozenset[str] = frozenset()) -> int:
         if selection_set is None:
             return 0
         deepest = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 if selection.name.value.startswith("__"):
-                    continue  # introspection meta fields are bounded by the schema itself
-                deepest = max(deepest, 1 + self.depth(selection.selection_set, seen))
+                    # Introspection meta fields: graphql-core's own introspection depth rule bounds them.
+                    continue
+                deepest = max(deepest, 1 + self.depth(selection.selection_set, stack))
             elif isinstance(selection, InlineFragmentNode):
-                deepest = max(deepest, self.depth(selection.selection_set, seen))
+                deepest = max(deepest, self.depth(selection.selection_set, stack))
             elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is not None and name not in seen:
-                    deepest = max(deepest, self.depth(fragment.selection_set, seen | {name}))
+                deepest = max(deepest, self._fragment_depth(selection.name.value, stack))
         return deepest
 
-    def aliases(self, selection_set: SelectionSetNode | None, seen: frozenset[str] = frozenset()) -> int:
+    def _fragment_depth(self, name: str, stack: frozenset[str]) -> int:
+        if name in self._depths:
+            return self._depths[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in stack:
+            return 0
+        self._depths[name] = self.depth(fragment.selection_set, stack | {name})
+        return self._depths[name]
+
+    def aliases(self, selection_set: SelectionSetNode | None, stack: frozenset[str] = frozenset()) -> int:
         if selection_set is None:
             return 0
         total = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                total += (1 if selection.alias is not None else 0) + self.aliases(selection.selection_set, seen)
+                total += (1 if selection.alias is not None else 0) + self.aliases(selection.selection_set, stack)
             elif isinstance(selection, InlineFragmentNode):
-                total += self.aliases(selection.selection_set, seen)
+                total += self.aliases(selection.selection_set, stack)
             elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is not None and name not in seen:
-                    total += self.aliases(fragment.selection_set, seen | {name})
+                total += self._fragment_aliases(selection.name.value, stack)
         return total
+
+    def _fragment_aliases(self, name: str, stack: frozenset[str]) -> int:
+        if name in self._aliases:
+            return self._aliases[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in stack:
+            return 0
+        self._aliases[name] = self.aliases(fragment.selection_set, stack | {name})
+        return self._aliases[name]
 
 
 def depth_and_alias_rule(max_depth: int, max_aliases: int) -> type[ASTValidationRule]:

@@ -65,8 +65,12 @@ def encode_cursor(kind: str, upstream: str | None, offset: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(kind: str, cursor: str | None) -> CursorPosition:
-    """Decode an `after` cursor issued for the list `kind`; raise InvalidArgumentError if it is not one."""
+def decode_cursor(kind: str, cursor: str | None, max_offset: int | None = None) -> CursorPosition:
+    """Decode an `after` cursor issued for the list `kind`; raise InvalidArgumentError if it is not one.
+
+    Upstream-paged cursors never carry an offset above `max_offset` (the maximum page size), so a
+    larger one is forged and rejected before it can become an oversized upstream request.
+    """
     if cursor is None:
         return CursorPosition(None, 0)
     try:
@@ -77,7 +81,9 @@ def decode_cursor(kind: str, cursor: str | None) -> CursorPosition:
         valid = (
             payload.get("k") == kind
             and isinstance(offset, int)
+            and not isinstance(offset, bool)
             and offset >= 0
+            and (max_offset is None or offset <= max_offset)
             and (upstream is None or isinstance(upstream, str))
         )
     except (binascii.Error, ValueError, KeyError, TypeError, AttributeError):
@@ -135,7 +141,7 @@ async def connection_from_upstream(
 ) -> Connection[T]:
     """Page an upstream list endpoint; `fetch(limit, upstream_cursor)` returns one upstream page."""
     check_first(first, max_page_size)
-    position = decode_cursor(kind, after)
+    position = decode_cursor(kind, after, max_offset=max_page_size)
     page = await fetch(position.offset + first, position.upstream)
     window = list(page.items[position.offset :])[:first]
     edges = []
