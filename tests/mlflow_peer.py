@@ -54,14 +54,19 @@ class MlflowServer:
         return read_log_tail(self.log_path)
 
 
+def install_venv() -> Path:
+    """Return the venv that the install script fills, honouring FISHWATCH_MLFLOW_VENV as it does."""
+    return Path(os.environ.get("FISHWATCH_MLFLOW_VENV") or DEFAULT_VENV)
+
+
 def find_mlflow_executable() -> str | None:
     """Locate `mlflow`: FISHWATCH_TEST_MLFLOW_BIN, then the install script's venv, then PATH."""
     configured = os.environ.get(EXECUTABLE_ENV)
     if configured:
         return configured
-    default_venv_mlflow = Path(os.environ.get("FISHWATCH_MLFLOW_VENV", DEFAULT_VENV)) / "bin" / "mlflow"
-    if default_venv_mlflow.is_file() and os.access(default_venv_mlflow, os.X_OK):
-        return str(default_venv_mlflow)
+    venv_mlflow = install_venv() / "bin" / "mlflow"
+    if venv_mlflow.is_file() and os.access(venv_mlflow, os.X_OK):
+        return str(venv_mlflow)
     return shutil.which("mlflow")
 
 
@@ -71,7 +76,7 @@ def require_mlflow_executable() -> str:
     if executable is not None:
         return executable
     reason = (
-        f"mlflow executable not found in {EXECUTABLE_ENV}, {DEFAULT_VENV}/bin or PATH; "
+        f"mlflow executable not found in {EXECUTABLE_ENV}, {install_venv()}/bin or PATH; "
         f"run {INSTALL_SCRIPT} (or set {EXECUTABLE_ENV}) to run the MLflow integration tests"
     )
     if os.environ.get("CI", "").lower() == "true":
