@@ -136,6 +136,15 @@ async def seed_registry(rest: MlflowRest) -> SeededRegistry:
     return SeededRegistry(experiment_id=experiment_id, run_ids=run_ids)
 
 
+def gateway_settings(sandbox_urls: SandboxUrls, mlflow_url: str, **overrides: Any) -> dict[str, Any]:
+    """Point a gateway at the sandbox and at `mlflow_url`, open to anonymous callers.
+
+    With explicit subsystem URLs the gateway requires tokens by default. These tests are about
+    what MLflow's data becomes, so they run as an anonymous caller with every scope.
+    """
+    return {**subsystem_settings(sandbox_urls), "mlflow_url": mlflow_url, "auth_anonymous": "on", **overrides}
+
+
 @pytest.fixture(scope="module")
 async def registry(mlflow_server: MlflowServer, http: aiohttp.ClientSession) -> SeededRegistry:
     return await seed_registry(MlflowRest(http, mlflow_server))
@@ -145,8 +154,7 @@ async def registry(mlflow_server: MlflowServer, http: aiohttp.ClientSession) -> 
 async def mlflow_gateway(
     sandbox_urls: SandboxUrls, mlflow_server: MlflowServer, registry: SeededRegistry
 ) -> AsyncIterator[RunningGateway]:
-    settings = {**subsystem_settings(sandbox_urls), "mlflow_url": mlflow_server.url}
-    async with serve_gateway(**settings) as running:
+    async with serve_gateway(**gateway_settings(sandbox_urls, mlflow_server.url)) as running:
         yield running
 
 
@@ -373,11 +381,7 @@ async def test_harvest_forecast_uses_real_champion(sandbox_urls, mlflow_server, 
     assert await sandbox_champion_version(http, sandbox_urls) != CHAMPION_VERSION, (
         "the sandbox's champion must differ from the real one for this test to tell them apart"
     )
-    settings = {
-        **subsystem_settings(sandbox_urls),
-        "mlflow_url": mlflow_server.url,
-        "mlflow_serving_url": sandbox_urls.mlflow,
-    }
+    settings = gateway_settings(sandbox_urls, mlflow_server.url, mlflow_serving_url=sandbox_urls.mlflow)
     async with serve_gateway(**settings) as gateway:
         enclosure_id = await first_enclosure_id(http, gateway)
         data = await query_data(
@@ -397,12 +401,9 @@ async def test_harvest_forecast_uses_real_champion(sandbox_urls, mlflow_server, 
 
 @pytest.mark.mlflow
 async def test_harvest_forecast_alias_missing(sandbox_urls, mlflow_server, registry, http):
-    settings = {
-        **subsystem_settings(sandbox_urls),
-        "mlflow_url": mlflow_server.url,
-        "mlflow_serving_url": sandbox_urls.mlflow,
-        "forecast_model_alias": "retired",
-    }
+    settings = gateway_settings(
+        sandbox_urls, mlflow_server.url, mlflow_serving_url=sandbox_urls.mlflow, forecast_model_alias="retired"
+    )
     async with serve_gateway(**settings) as gateway:
         enclosure_id = await first_enclosure_id(http, gateway)
         status, body = await post_graphql(
@@ -434,8 +435,7 @@ def assert_models_unavailable(body: dict[str, Any], organizations: dict[str, Any
 @pytest.mark.mlflow
 async def test_stopped_mlflow_is_unavailable(sandbox_urls, mlflow_executable, tmp_path: Path, http):
     async with run_mlflow_server(tmp_path / "mlflow", executable=mlflow_executable) as server:
-        settings = {**subsystem_settings(sandbox_urls), "mlflow_url": server.url}
-        async with serve_gateway(**settings) as gateway:
+        async with serve_gateway(**gateway_settings(sandbox_urls, server.url)) as gateway:
             before = await query_data(http, gateway, MODELS_AND_ORGANIZATIONS)
             assert before["models"]["nodes"] == []
             organizations = before["organizations"]
@@ -456,7 +456,7 @@ async def test_stopped_mlflow_is_unavailable(sandbox_urls, mlflow_executable, tm
 
 async def test_unreachable_mlflow_is_unavailable(sandbox_urls, http):
     # Nothing listens on this port: the gateway starts anyway and reports MLflow per field.
-    settings = {**subsystem_settings(sandbox_urls), "mlflow_url": f"http://127.0.0.1:{free_loopback_port()}"}
+    settings = gateway_settings(sandbox_urls, f"http://127.0.0.1:{free_loopback_port()}")
     async with serve_gateway(**settings) as gateway:
         organizations = (await query_data(http, gateway, "{ organizations { nodes { name } } }"))["organizations"]
         status, body = await post_graphql(http, gateway.graphql_url, MODELS_AND_ORGANIZATIONS)
