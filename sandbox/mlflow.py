@@ -217,7 +217,11 @@ class MlflowApi:
             # Newest version first within each model.
             for version in sorted(model.versions.values(), key=lambda v: -v.version):
                 if run_equals is None or version.run_id == run_equals:
-                    versions.append(model.version_json(version))
+                    entry = model.version_json(version)
+                    # MLflow 3.17's search leaves aliases and tags out; only get and alias lookups carry them.
+                    entry.pop("aliases", None)
+                    entry.pop("tags", None)
+                    versions.append(entry)
         page, token = paginate(versions, fields, "model-versions")
         return _json({"model_versions": page, "next_page_token": token})
 
