@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from common.context import install_request_id_factory
 from connectors.registry import Connectors
+from gateway.eventing import event_routes, open_eventing
 from gateway.graphql_http import GraphQLHTTPHandler, HTTPLimits
 from gateway.health import healthz, readyz
 from gateway.middleware import BodyLimitMiddleware, RequestIdMiddleware
@@ -42,6 +43,9 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
+        eventing = self.extras.pop("eventing", None)
+        if eventing is not None:
+            await eventing.close()
         await self.connectors.close()
         if self.sandbox is not None:
             await self.sandbox.close()
@@ -99,6 +103,9 @@ def create_app(settings: Settings) -> Starlette:
         services = Services(settings=settings, connectors=connectors, sandbox=sandbox)
         try:
             await connectors.start()
+            eventing = await open_eventing(settings)
+            services.extras["eventing"] = eventing
+            services.bus = eventing.bus
             app.state.services = services
             logger.info("gateway ready: subsystems %s", ", ".join(f"{name}={url}" for name, url in urls.items()))
             yield
@@ -124,6 +131,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/graphql", graphql.handle, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *event_routes(schema, settings, context_for),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.schema = schema

@@ -78,6 +78,35 @@ class Settings(BaseModel):
     graphiql_enabled: bool = True
     cors_allowed_origins: list[str] = Field(default_factory=list)
 
+    # Event bus and live subscriptions. Without redis_url the bus is in-memory: one process only.
+    redis_url: str | None = None
+    redis_key_prefix: str = Field("fishwatch", pattern=r"^[A-Za-z0-9_.-]+$")
+    redis_socket_timeout_s: float = Field(5.0, gt=0)
+    redis_health_check_interval_s: float = Field(15.0, gt=0)
+    redis_reconnect_backoff_base_s: float = Field(0.1, gt=0)
+    redis_reconnect_backoff_max_s: float = Field(5.0, gt=0)
+    event_stream_max_events: int = Field(100_000, ge=1)
+    event_stream_retention_ms: int = Field(86_400_000, ge=1000)
+    event_replay_batch_events: int = Field(500, ge=1, le=10_000)
+    event_max_bytes: int = Field(262_144, ge=1024)
+    event_dead_letter_max_entries: int = Field(10_000, ge=1)
+    subscriber_max_queued_events: int = Field(1000, ge=1)
+    subscriber_close_timeout_s: float = Field(5.0, gt=0)
+    ws_max_subscriptions_per_connection: int = Field(100, ge=1)
+    ws_connection_init_timeout_s: float = Field(10.0, gt=0)
+    ws_keepalive_interval_s: float = Field(15.0, gt=0)
+    subscription_max_filter_values: int = Field(100, ge=1)
+    # MQTT telemetry bridge; off without mqtt_url (mqtt://host:port or mqtts://user:password@host:port).
+    mqtt_url: str | None = None
+    mqtt_topic_filter: str = "fishwatch/+/+/+/telemetry"
+    mqtt_shared_group: str = "fishwatch-gateways"  # empty: every replica receives every message
+    mqtt_client_id: str = "fishwatch-gateway"
+    mqtt_max_queued_messages: int = Field(10_000, ge=1)
+    mqtt_keepalive_s: int = Field(30, ge=5)
+    mqtt_max_payload_bytes: int = Field(65_536, ge=256)
+    mqtt_reconnect_backoff_base_s: float = Field(0.2, gt=0)
+    mqtt_reconnect_backoff_max_s: float = Field(10.0, gt=0)
+
     # Harvest forecast
     forecast_model_name: str = "harvest-forecast"
     forecast_model_alias: str = "champion"

@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from functools import cached_property
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -63,50 +64,79 @@ def _by_id(
 
 
 class Loaders:
-    """The DataLoaders of one GraphQL request."""
+    """The DataLoaders of one GraphQL request, each built on first use.
+
+    Most requests touch two or three loaders, so building all of them per request would cost more
+    than the short queries they serve.
+    """
 
     def __init__(self, connectors: Connectors, *, max_ids_per_call: int = 100) -> None:
-        core, acquisition, alerting = connectors.core, connectors.acquisition, connectors.alerting
-        chunk = max_ids_per_call
-        self.organization: DataLoader[str, Organization] = DataLoader(
-            _by_id(core.organizations_by_id, lambda org: org.id, "organization", chunk)
+        self.connectors = connectors
+        self.chunk = max_ids_per_call
+
+    @cached_property
+    def organization(self) -> DataLoader[str, Organization]:
+        core = self.connectors.core
+        return DataLoader(_by_id(core.organizations_by_id, lambda org: org.id, "organization", self.chunk))
+
+    @cached_property
+    def farm(self) -> DataLoader[str, Farm]:
+        return DataLoader(_by_id(self.connectors.core.farms_by_id, lambda farm: farm.id, "farm", self.chunk))
+
+    @cached_property
+    def enclosure(self) -> DataLoader[str, Enclosure]:
+        core = self.connectors.core
+        return DataLoader(_by_id(core.enclosures_by_id, lambda enclosure: enclosure.id, "enclosure", self.chunk))
+
+    @cached_property
+    def enclosures_of_farm(self) -> DataLoader[str, list[Enclosure]]:
+        core = self.connectors.core
+        return DataLoader(_grouped(core.enclosures_by_farm, lambda enclosure: enclosure.farm_id, self.chunk))
+
+    @cached_property
+    def stocks_of_farm(self) -> DataLoader[str, list[Stock]]:
+        return DataLoader(_grouped(self.connectors.core.stocks_by_farm, lambda stock: stock.farm_id or "", self.chunk))
+
+    @cached_property
+    def thresholds_of_farm(self) -> DataLoader[str, list[Threshold]]:
+        core = self.connectors.core
+        return DataLoader(self._via_enclosures(core.thresholds_by_farm, lambda threshold: threshold.enclosure_id))
+
+    @cached_property
+    def latest_readings_of_farm(self) -> DataLoader[str, list[LatestReading]]:
+        acquisition = self.connectors.acquisition
+        return DataLoader(
+            self._via_enclosures(lambda ids: acquisition.latest_readings(farm_ids=ids), lambda item: item.enclosure_id)
         )
-        self.farm: DataLoader[str, Farm] = DataLoader(_by_id(core.farms_by_id, lambda farm: farm.id, "farm", chunk))
-        self.enclosure: DataLoader[str, Enclosure] = DataLoader(
-            _by_id(core.enclosures_by_id, lambda enclosure: enclosure.id, "enclosure", chunk)
-        )
-        self.enclosures_of_farm: DataLoader[str, list[Enclosure]] = DataLoader(
-            _grouped(core.enclosures_by_farm, lambda enclosure: enclosure.farm_id, chunk)
-        )
-        self.stocks_of_farm: DataLoader[str, list[Stock]] = DataLoader(
-            _grouped(core.stocks_by_farm, lambda stock: stock.farm_id or "", chunk)
-        )
-        self.thresholds_of_farm: DataLoader[str, list[Threshold]] = DataLoader(
-            self._via_enclosures(core.thresholds_by_farm, lambda threshold: threshold.enclosure_id, chunk)
-        )
-        self.latest_readings_of_farm: DataLoader[str, list[LatestReading]] = DataLoader(
-            self._via_enclosures(
-                lambda ids: acquisition.latest_readings(farm_ids=ids), lambda reading: reading.enclosure_id, chunk
-            )
-        )
-        self.devices_of_farm: DataLoader[str, list[Device]] = DataLoader(
-            _grouped(acquisition.devices_by_farm, lambda device: device.farm_id, chunk)
-        )
-        self.recent_observations_of_farm: DataLoader[str, list[Observation]] = DataLoader(
-            self._via_enclosures(self._recent_observations_fetcher(connectors), lambda obs: obs.enclosure_id, chunk)
-        )
-        self.active_alerts_of_farm: DataLoader[str, list[Alert]] = DataLoader(
+
+    @cached_property
+    def devices_of_farm(self) -> DataLoader[str, list[Device]]:
+        acquisition = self.connectors.acquisition
+        return DataLoader(_grouped(acquisition.devices_by_farm, lambda device: device.farm_id, self.chunk))
+
+    @cached_property
+    def recent_observations_of_farm(self) -> DataLoader[str, list[Observation]]:
+        fetch = self._recent_observations_fetcher(self.connectors)
+        return DataLoader(self._via_enclosures(fetch, lambda observation: observation.enclosure_id))
+
+    @cached_property
+    def active_alerts_of_farm(self) -> DataLoader[str, list[Alert]]:
+        alerting = self.connectors.alerting
+        return DataLoader(
             _grouped(
                 lambda ids: alerting.alerts(farm_ids=ids, statuses=ACTIVE_ALERT_STATUSES),
                 lambda alert: alert.farm_id,
-                chunk,
+                self.chunk,
             )
         )
 
-        self.mlflow_run: DataLoader[str, Run] = DataLoader(
-            _by_id(connectors.mlops.runs, lambda run: run.info.run_id, "MLflow run", chunk)
-        )
-        self.model_versions: DataLoader[str, list[ModelVersion]] = DataLoader(self._model_versions_fetcher(connectors))
+    @cached_property
+    def mlflow_run(self) -> DataLoader[str, Run]:
+        return DataLoader(_by_id(self.connectors.mlops.runs, lambda run: run.info.run_id, "MLflow run", self.chunk))
+
+    @cached_property
+    def model_versions(self) -> DataLoader[str, list[ModelVersion]]:
+        return DataLoader(self._model_versions_fetcher(self.connectors))
 
     @staticmethod
     def _model_versions_fetcher(connectors: Connectors) -> Callable[[list[str]], Awaitable[list[list[ModelVersion]]]]:
@@ -120,7 +150,6 @@ class Loaders:
         self,
         fetch: Callable[[Sequence[str]], Awaitable[Sequence[V]]],
         enclosure_of: Callable[[V], str],
-        chunk: int,
     ) -> Callable[[list[str]], Awaitable[list[list[V]]]]:
         """Build a batch function for items that name their enclosure but not their farm.
 
@@ -134,7 +163,7 @@ class Loaders:
                 for enclosure in enclosures:
                     farm_of[enclosure.id] = farm_id
             groups: dict[str, list[V]] = defaultdict(list)
-            for part in _chunks(farm_ids, chunk):
+            for part in _chunks(farm_ids, self.chunk):
                 for item in await fetch(part):
                     owner = farm_of.get(enclosure_of(item))
                     if owner is not None:

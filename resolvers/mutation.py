@@ -7,7 +7,9 @@ from typing import Annotated
 import strawberry
 
 from resolvers.context import GatewayInfo
+from resolvers.subscription import publish_alert_change
 from resolvers.types.alerts import Alert
+from subscriptions.events import ALERT_ACKNOWLEDGED, ALERT_RESOLVED
 
 Note = Annotated[str | None, strawberry.argument(description="Note stored with the change in the alert's history.")]
 Actor = Annotated[str, strawberry.argument(description="Who makes the change, as shown in the alert's history.")]
@@ -20,6 +22,7 @@ class Mutation:
         self, info: GatewayInfo, id: strawberry.ID, actor: Actor, note: Note = None
     ) -> Alert | None:
         payload = await info.context.connectors.alerting.acknowledge(str(id), actor=actor, note=note)
+        await publish_alert_change(info, ALERT_ACKNOWLEDGED, payload, actor=actor, note=note)
         return Alert.from_payload(payload)
 
     @strawberry.mutation(description="Resolve an alert. Resolving twice is a no-op.")
@@ -27,4 +30,5 @@ class Mutation:
         self, info: GatewayInfo, id: strawberry.ID, actor: Actor, note: Note = None
     ) -> Alert | None:
         payload = await info.context.connectors.alerting.resolve(str(id), actor=actor, note=note)
+        await publish_alert_change(info, ALERT_RESOLVED, payload, actor=actor, note=note)
         return Alert.from_payload(payload)

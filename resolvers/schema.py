@@ -12,11 +12,12 @@ from strawberry.tools import merge_types
 from resolvers.limits import depth_and_alias_rule
 from resolvers.mutation import Mutation
 from resolvers.query import Query
+from resolvers.subscription import Subscription
 
 # Root types of each kind, merged into one. Packages that add root fields append their class here.
 QUERY_TYPES: list[type] = [Query]
 MUTATION_TYPES: list[type] = [Mutation]
-SUBSCRIPTION_TYPES: list[type] = []
+SUBSCRIPTION_TYPES: list[type] = [Subscription]
 
 
 def _merged(name: str, types: list[type], description: str) -> type:

@@ -122,6 +122,10 @@ class EventBus(abc.ABC):
     async def publish(self, event: CloudEvent) -> str:
         """Append the event to the retained stream and deliver it live; return its stream position."""
 
+    @abc.abstractmethod
+    async def publish_dead_letter(self, reason: str, payload: str, source: str) -> None:
+        """Keep an input that could not become an event, with the reason, in a bounded store."""
+
     def subscribe(
         self,
         *,

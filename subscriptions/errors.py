@@ -39,3 +39,7 @@ class SubscriberTooSlowError(FishWatchError):
 
     code = "SUBSCRIBER_TOO_SLOW"
     http_status = 503
+    # The WebSocket close code and reason the gateway sends to such a client (4000-4999 are for
+    # applications, RFC 6455 section 7.4.2). A reason must fit in 123 bytes.
+    websocket_close_code = 4507
+    websocket_close_reason = "subscriber too slow: event queue bound exceeded; resume with `after`"

@@ -25,7 +25,7 @@ from subscriptions.events import (
 )
 from tests.subscriptions.conftest import open_test_bus
 
-pytestmark = pytest.mark.parametrize("bus_kind", ["memory"])
+pytestmark = pytest.mark.parametrize("bus_kind", ["memory", "redis"])
 
 
 def alert(number: int, farm: str = "farm-001", type: str = ALERT_RAISED) -> CloudEvent:

@@ -1,0 +1,204 @@
+"""The root Subscription type: live events over WebSocket (graphql-transport-ws and graphql-ws).
+
+Every field takes `after`, the `position` of the last event the client received. The field then
+delivers every retained event after it before the live ones, with no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from typing import Annotated, Any
+
+import strawberry
+
+from common.errors import FishWatchError, InvalidArgumentError
+from resolvers.context import GatewayInfo
+from resolvers.enums import SEVERITY_RANK, AlertSeverity
+from resolvers.types.events import AlertEvent, DeviceStatusEvent, Event, LiveReading, WorkflowEvent
+from subscriptions.catalog import WORKFLOW_TERMINAL_STATES
+from subscriptions.errors import EventBusUnavailableError, SubscriberTooSlowError
+from subscriptions.events import (
+    ALERT_PREFIX,
+    DEVICE_STATUS_CHANGED,
+    TELEMETRY_READING,
+    WORKFLOW_PREFIX,
+    WORKFLOW_RUN_PREFIX,
+    CloudEvent,
+)
+from subscriptions.subscription import Delivery
+
+logger = logging.getLogger(__name__)
+
+# CloudEvents source of the events the gateway raises itself.
+GATEWAY_SOURCE = "/fishwatch/gateway"
+
+# Keys of GatewayContext.extras that the WebSocket endpoint fills in.
+CLOSE_CONNECTION_KEY = "close_connection"
+MAX_FILTER_VALUES_KEY = "subscription_max_filter_values"
+DEFAULT_MAX_FILTER_VALUES = 100
+
+After = Annotated[
+    str | None,
+    strawberry.argument(description="Resume after this event `position`: retained events first, then live ones."),
+]
+
+
+def _bounded(info: GatewayInfo, name: str, values: Iterable[Any] | None) -> list[str]:
+    chosen = [str(value) for value in values or ()]
+    limit = int(info.context.extras.get(MAX_FILTER_VALUES_KEY, DEFAULT_MAX_FILTER_VALUES))
+    if len(chosen) > limit:
+        raise InvalidArgumentError(
+            f"{name} has {len(chosen)} values; at most {limit} are allowed per subscription", argument=name
+        )
+    return chosen
+
+
+async def _deliveries(
+    info: GatewayInfo,
+    *,
+    types: list[str],
+    farm_ids: list[str],
+    enclosure_ids: list[str] = (),  # type: ignore[assignment]
+    after: str | None,
+) -> AsyncIterator[Delivery]:
+    bus = info.context.bus
+    if bus is None:
+        raise EventBusUnavailableError("live subscriptions need the event bus, which this gateway did not start")
+    async with bus.subscribe(types=types, farm_ids=farm_ids, enclosure_ids=enclosure_ids, after=after) as subscription:
+        close_connection = info.context.extras.get(CLOSE_CONNECTION_KEY)
+        if close_connection is not None:
+
+            def on_overflow(error: SubscriberTooSlowError) -> None:
+                close_connection(error.websocket_close_code, error.websocket_close_reason)
+
+            subscription.on_overflow(on_overflow)
+        async for delivery in subscription.deliveries():
+            yield delivery
+
+
+@strawberry.type(description="Live events, delivered over WebSocket at /graphql.")
+class Subscription:
+    @strawberry.subscription(
+        description="Telemetry readings of one farm, optionally narrowed to enclosures and metrics."
+    )
+    async def telemetry(
+        self,
+        info: GatewayInfo,
+        farm_id: strawberry.ID,
+        enclosure_ids: list[strawberry.ID] | None = None,
+        metrics: Annotated[
+            list[str] | None, strawberry.argument(description="Metric names to keep, for example temperature.")
+        ] = None,
+        after: After = None,
+    ) -> AsyncGenerator[LiveReading, None]:
+        wanted = set(_bounded(info, "metrics", metrics)) or None
+        async for delivery in _deliveries(
+            info,
+            types=[TELEMETRY_READING],
+            farm_ids=[str(farm_id)],
+            enclosure_ids=_bounded(info, "enclosureIds", enclosure_ids),
+            after=after,
+        ):
+            reading = LiveReading.from_event(delivery.position, delivery.event, wanted)
+            if reading is not None:
+                yield reading
+
+    @strawberry.subscription(description="Alerts raised, acknowledged and resolved, at or above a severity.")
+    async def alerts(
+        self,
+        info: GatewayInfo,
+        farm_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this farm; every farm when null.")
+        ] = None,
+        min_severity: AlertSeverity = AlertSeverity.INFO,
+        after: After = None,
+    ) -> AsyncGenerator[AlertEvent, None]:
+        floor = SEVERITY_RANK[min_severity]
+        farms = [str(farm_id)] if farm_id is not None else []
+        async for delivery in _deliveries(info, types=[ALERT_PREFIX], farm_ids=farms, after=after):
+            alert = AlertEvent.from_event(delivery.position, delivery.event)
+            if alert is not None and SEVERITY_RANK[alert.severity] >= floor:
+                yield alert
+
+    @strawberry.subscription(description="Status changes of a farm's devices, optionally of some devices only.")
+    async def device_status(
+        self,
+        info: GatewayInfo,
+        farm_id: strawberry.ID,
+        device_ids: list[str] | None = None,
+        after: After = None,
+    ) -> AsyncGenerator[DeviceStatusEvent, None]:
+        wanted = set(_bounded(info, "deviceIds", device_ids))
+        async for delivery in _deliveries(info, types=[DEVICE_STATUS_CHANGED], farm_ids=[str(farm_id)], after=after):
+            change = DeviceStatusEvent.from_event(delivery.position, delivery.event)
+            if change is not None and (not wanted or change.device_id in wanted):
+                yield change
+
+    @strawberry.subscription(
+        description="Progress of one workflow run: run and step transitions. Completes when the run "
+        f"reaches a final state ({', '.join(WORKFLOW_TERMINAL_STATES)})."
+    )
+    async def workflow_run(
+        self, info: GatewayInfo, run_id: strawberry.ID, after: After = None
+    ) -> AsyncGenerator[WorkflowEvent, None]:
+        async for delivery in _deliveries(info, types=[WORKFLOW_PREFIX], farm_ids=[], after=after):
+            if WorkflowEvent.run_id_of(delivery.event) != str(run_id):
+                continue
+            transition = WorkflowEvent.from_event(delivery.position, delivery.event)
+            if transition is None:
+                continue
+            yield transition
+            if delivery.event.type.startswith(WORKFLOW_RUN_PREFIX) and transition.state in WORKFLOW_TERMINAL_STATES:
+                return
+
+    @strawberry.subscription(
+        description="Every event, optionally filtered by type (exact, or prefix ending in '.') and farm."
+    )
+    async def events(
+        self,
+        info: GatewayInfo,
+        types: list[str] | None = None,
+        farm_ids: list[strawberry.ID] | None = None,
+        after: After = None,
+    ) -> AsyncGenerator[Event, None]:
+        async for delivery in _deliveries(
+            info,
+            types=_bounded(info, "types", types),
+            farm_ids=_bounded(info, "farmIds", farm_ids),
+            after=after,
+        ):
+            yield Event.from_event(delivery.position, delivery.event)
+
+
+async def publish_alert_change(info: GatewayInfo, event_type: str, alert: Any, *, actor: str, note: str | None) -> None:
+    """Publish an alert change the gateway made (acknowledge, resolve) on the bus.
+
+    The change is already stored in the Alerting subsystem, so a bus failure is logged rather than
+    failing the mutation; live clients then see the change on their next query instead.
+    """
+    bus = info.context.bus
+    if bus is None:
+        return
+    data = {
+        "alertId": alert.id,
+        "severity": alert.severity,
+        "status": alert.status,
+        "actor": actor,
+        "note": note,
+        "metric": alert.metric,
+        "value": alert.value,
+        "message": alert.message,
+    }
+    event = CloudEvent.new(
+        event_type,
+        GATEWAY_SOURCE,
+        {key: value for key, value in data.items() if value is not None},
+        subject=alert.id,
+        farm_id=alert.farm_id,
+        enclosure_id=alert.enclosure_id,
+    )
+    try:
+        await bus.publish(event)
+    except FishWatchError as exc:
+        logger.error("publishing %s for alert %s failed: %s", event_type, alert.id, exc.message)
