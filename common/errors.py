@@ -69,6 +69,53 @@ class QueryLimitError(FishWatchError):
     http_status = 400
 
 
+class AuthError(FishWatchError):
+    """Root of authentication and authorization errors; `oauth_error` is the RFC 6750 error code."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+    oauth_error: str | None = "invalid_token"
+
+
+class MissingTokenError(AuthError):
+    """The request carries no bearer token and anonymous callers are not allowed."""
+
+    # RFC 6750 §3.1: a request without any authentication gets no error code.
+    oauth_error = None
+
+
+class InvalidTokenError(AuthError):
+    """The bearer token is malformed, forged, expired, revoked or from an unknown issuer or key."""
+
+
+class ForbiddenError(AuthError):
+    """The caller is authenticated but lacks a scope the operation requires."""
+
+    code = "FORBIDDEN"
+    http_status = 403
+    oauth_error = "insufficient_scope"
+
+
+class RateLimitedError(FishWatchError):
+    """The caller sent more requests than its rate limit allows; retry after `retry_after_s`."""
+
+    code = "RATE_LIMITED"
+    http_status = 429
+    retryable = True
+
+
+class PersistedQueryNotFoundError(FishWatchError):
+    """The persisted query hash is unknown; send the query text with it (Apollo APQ protocol)."""
+
+    # Apollo clients look for this exact message and code to resend the query with its hash.
+    code = "PERSISTED_QUERY_NOT_FOUND"
+    http_status = 200
+
+
+class AuthConfigError(ConfigError):
+    """An authentication setting, signing key, client file or issuer is invalid; raised at start-up."""
+
+
 class UpstreamError(FishWatchError):
     """A subsystem call failed; `subsystem` names the subsystem."""
 

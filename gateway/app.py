@@ -17,6 +17,11 @@ from starlette.routing import Route
 
 from common.context import install_request_id_factory
 from connectors.registry import Connectors
+from gateway.auth.guard import OperationGuard
+from gateway.auth.middleware import AuthenticationMiddleware
+from gateway.auth.routes import oauth_routes
+from gateway.auth.runtime import AuthServices
+from gateway.auth.websocket import WebSocketAuthMiddleware
 from gateway.eventing import event_routes, open_eventing
 from gateway.graphql_http import GraphQLHTTPHandler, HTTPLimits
 from gateway.health import healthz, readyz
@@ -40,6 +45,7 @@ class Services:
     sandbox: Any = None
     bus: Any = None
     workflows: Any = None
+    auth: AuthServices | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
@@ -50,6 +56,9 @@ class Services:
         if self.sandbox is not None:
             await self.sandbox.close()
             self.sandbox = None
+        if self.auth is not None:
+            await self.auth.close()
+            self.auth = None
 
 
 def create_schema(settings: Settings) -> strawberry.Schema:
@@ -79,6 +88,8 @@ def create_app(settings: Settings) -> Starlette:
             request=request,
             bus=services.bus,
             workflows=services.workflows,
+            # Set by AuthenticationMiddleware (HTTP) or WebSocketAuthMiddleware (connection_init).
+            principal=request.scope.get("state", {}).get("principal"),
         )
 
     # NOTE: `_schema` is Strawberry's graphql-core schema; executing on it directly skips
@@ -94,6 +105,7 @@ def create_app(settings: Settings) -> Starlette:
         ),
         context_for,
         [depth_and_alias_rule(settings.max_query_depth, settings.max_query_aliases)],
+        OperationGuard(schema._schema, settings.max_query_cost, settings.max_query_list_size),
     )
 
     @contextlib.asynccontextmanager
@@ -103,6 +115,7 @@ def create_app(settings: Settings) -> Starlette:
         services = Services(settings=settings, connectors=connectors, sandbox=sandbox)
         try:
             await connectors.start()
+            services.auth = await AuthServices.open(settings)
             eventing = await open_eventing(settings)
             services.extras["eventing"] = eventing
             services.bus = eventing.bus
@@ -127,7 +140,11 @@ def create_app(settings: Settings) -> Starlette:
                 expose_headers=["x-request-id"],
             )
         )
+    # Innermost, so CORS preflights are answered without a token.
+    middleware.append(Middleware(AuthenticationMiddleware))
+    middleware.append(Middleware(WebSocketAuthMiddleware))
     routes = [
+        *oauth_routes(),
         Route("/graphql", graphql.handle, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -38,6 +38,7 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from common.context import deadline_var
 from common.errors import FishWatchError
+from gateway.auth.guard import OperationGuard
 from gateway.negotiation import GRAPHQL_RESPONSE_JSON, JSON, choose_media_type, wants_html
 from resolvers.limits import QUERY_TOO_COMPLEX, count_tokens
 
@@ -122,9 +123,16 @@ class GraphQLHTTPHandler:
     """The `/graphql` endpoint for GET and POST."""
 
     def __init__(
-        self, schema: GraphQLSchema, limits: HTTPLimits, context_factory: ContextFactory, extra_rules: list[Any]
+        self,
+        schema: GraphQLSchema,
+        limits: HTTPLimits,
+        context_factory: ContextFactory,
+        extra_rules: list[Any],
+        guard: OperationGuard | None = None,
     ) -> None:
         self.schema = schema
+        # Persisted queries, introspection policy, cost limit and audit; None runs none of them.
+        self.guard = guard
         self.limits = limits
         self.context_factory = context_factory
         self.rules = [*specified_rules, *extra_rules]
@@ -141,6 +149,8 @@ class GraphQLHTTPHandler:
             if request.method == "GET" and not request.query_params and wants_html(accept):
                 if not self.limits.graphiql_enabled:
                     raise RequestError(404, "GraphiQL is disabled on this gateway", "NOT_FOUND")
+                if self.guard is not None and not self.guard.graphiql_allowed(request):
+                    raise RequestError(403, "GraphiQL is disabled for this kind of caller", "FORBIDDEN")
                 status = 200
                 return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
             chosen = choose_media_type(accept)
@@ -171,6 +181,10 @@ class GraphQLHTTPHandler:
             status = exc.status
             body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
             return self._json(body, status, media_type, exc.headers)
+        except FishWatchError as exc:
+            # Raised by the guard before execution: persisted-query, introspection and cost errors.
+            status = exc.http_status if media_type == GRAPHQL_RESPONSE_JSON or exc.http_status == 403 else 200
+            return self._json({"errors": [{"message": exc.message, "extensions": exc.extensions}]}, status, media_type)
         except DocumentError as exc:
             status = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
             return self._json(
@@ -212,6 +226,8 @@ class GraphQLHTTPHandler:
                 "METHOD_NOT_ALLOWED",
                 {"Allow": "GET, POST"},
             )
+        if self.guard is not None:
+            await self.guard.resolve_persisted_query(request, params)
         self._check_params(params)
         return params
 
@@ -315,6 +331,8 @@ class GraphQLHTTPHandler:
                     )
                 ]
             )
+        if self.guard is not None:
+            self.guard.check_operation(request, document, operation, params.get("variables"))
 
         context = await self.context_factory(request)
         loop = asyncio.get_running_loop()
@@ -330,12 +348,16 @@ class GraphQLHTTPHandler:
             if asyncio.iscoroutine(outcome) or isinstance(outcome, Awaitable):
                 # Connectors stop at the deadline; the margin only guards against a resolver that ignores it.
                 try:
-                    return await asyncio.wait_for(outcome, self.limits.request_timeout_s + 1.0)
+                    result = await asyncio.wait_for(outcome, self.limits.request_timeout_s + 1.0)
                 except TimeoutError:
                     raise RequestError(
                         504, f"the request did not finish within {self.limits.request_timeout_s} s", "REQUEST_TIMEOUT"
                     ) from None
-            return outcome
+            else:
+                result = outcome
+            if self.guard is not None:
+                self.guard.audit(request, operation, result)
+            return result
         finally:
             deadline_var.reset(deadline_token)
 

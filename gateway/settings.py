@@ -8,6 +8,7 @@ the variable, the bad value and what is expected.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tomllib
@@ -17,6 +18,7 @@ from typing import Any, Literal
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from common.errors import ConfigError
+from gateway.auth.config import CallerKind, IssuerSettings
 
 ENV_PREFIX = "FISHWATCH_"
 logger = logging.getLogger(__name__)
@@ -77,6 +79,45 @@ class Settings(BaseModel):
     document_cache_size: int = Field(1024, ge=0)
     graphiql_enabled: bool = True
     cors_allowed_origins: list[str] = Field(default_factory=list)
+    # Cost of one operation: the number of objects it may return, counting `first` items per
+    # paginated field and max_query_list_size items per other list (see gateway/auth/cost.py).
+    max_query_cost: int = Field(200_000, ge=1)
+    max_query_list_size: int = Field(10, ge=1)
+
+    # Authentication. "auto" allows anonymous callers only when every subsystem is the embedded
+    # sandbox and the gateway listens on loopback; "on" and "off" force the choice.
+    auth_anonymous: Literal["auto", "on", "off"] = "auto"
+    auth_anonymous_scopes: list[str] | None = None  # None: every scope (see docs/security.md)
+    # None: use redis_url; both unset: clients in a file, revocations and counters in memory.
+    auth_redis_url: str | None = None
+    auth_redis_prefix: str = "fishwatch:"
+    auth_leeway_s: float = Field(30.0, ge=0, le=300)
+    auth_issuers: list[IssuerSettings] = Field(default_factory=list)
+    auth_jwks_refresh_s: float = Field(3600.0, gt=0)
+    auth_jwks_min_refetch_s: float = Field(60.0, ge=0)
+    auth_jwks_timeout_s: float = Field(5.0, gt=0)
+    auth_jwks_max_bytes: int = Field(262_144, ge=1024)
+    auth_max_revocations_in_memory: int = Field(100_000, ge=1)
+    # Caller kinds (anonymous, user, client, subsystem) that may run introspection or open GraphiQL.
+    introspection_callers: list[CallerKind] = ["anonymous", "user", "subsystem"]
+    graphiql_callers: list[CallerKind] = ["anonymous", "user"]
+
+    # Built-in authorization server for machine clients
+    oauth_issuer: str | None = None  # None: http://{host}:{port}
+    oauth_audience: str = "fishwatch-gateway"
+    oauth_token_ttl_s: int = Field(3600, ge=60, le=86400)
+    oauth_signing_key_files: list[str] = Field(default_factory=list)  # PEM; the first signs
+    oauth_clients_file: str = "fishwatch-clients.json"
+
+    # Abuse limits. Counters live in auth_redis_url when set, so replicas share them.
+    rate_limit_window_s: int = Field(60, ge=1, le=3600)
+    rate_limit_client_requests: int = Field(1200, ge=1)  # per client or user per window
+    rate_limit_ip_requests: int = Field(600, ge=1)  # per client IP address per window
+    persisted_queries_cache_size: int = Field(10_000, ge=0)  # in-memory store only
+    persisted_queries_ttl_s: int = Field(7 * 86400, ge=60)  # Redis store only
+    persisted_queries_only_callers: list[CallerKind] = Field(default_factory=list)
+    ws_max_connections_per_client: int = Field(20, ge=1)  # open WebSocket connections per client
+    ws_token_recheck_s: float = Field(30.0, gt=0)  # how often open WebSockets check for revocation
 
     # Event bus and live subscriptions. Without redis_url the bus is in-memory: one process only.
     redis_url: str | None = None
@@ -157,6 +198,17 @@ def _describe(error: Any, from_file: set[str]) -> str:
     return f"{where} {value!r} is invalid: {error['msg']}"
 
 
+# Settings with nested values, given in the environment as JSON.
+_JSON_FIELDS = frozenset({"auth_issuers"})
+
+
+def _json_value(variable: str, raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{variable} is not valid JSON: {exc}; give a JSON array of objects") from None
+
+
 def _from_environment(env: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     """Map `FISHWATCH_*` variables to fields; return the values and the unknown variable names."""
     values: dict[str, Any] = {}
@@ -168,7 +220,9 @@ def _from_environment(env: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         info = Settings.model_fields.get(field)
         if info is None:
             unknown.append(key)
-        elif info.annotation == list[str]:
+        elif field in _JSON_FIELDS:
+            values[field] = _json_value(key, raw)
+        elif info.annotation in (list[str], list[str] | None, list[CallerKind]):
             values[field] = [item.strip() for item in raw.split(",") if item.strip()]
         else:
             values[field] = raw

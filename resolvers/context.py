@@ -34,6 +34,8 @@ class GatewayContext:
     # The event bus (subscriptions.bus.EventBus) and the workflow engine, when the process runs them.
     bus: Any = None
     workflows: Any = None
+    # The caller (gateway.auth.principal.Principal); resolvers check scopes and tenancy against it.
+    principal: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -34,7 +34,12 @@ class RunningGateway:
 
 @contextlib.asynccontextmanager
 async def serve_gateway(**overrides: Any) -> AsyncIterator[RunningGateway]:
-    """Serve a gateway built from `overrides` (Settings field names) and shut it down afterwards."""
+    """Serve a gateway built from `overrides` (Settings field names) and shut it down afterwards.
+
+    Anonymous callers get every scope unless `auth_anonymous` is overridden, because most tests
+    exercise the API itself; the tests under tests/auth turn it off.
+    """
+    overrides.setdefault("auth_anonymous", "on")
     settings = load_settings({}, host="127.0.0.1", port=0, **overrides)
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on", ws="websockets-sansio")

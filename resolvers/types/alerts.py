@@ -10,6 +10,7 @@ import strawberry
 from connectors.payloads.alerting import Alert as AlertPayload
 from resolvers.context import GatewayInfo
 from resolvers.enums import AlertSeverity, AlertStatus, Metric
+from resolvers.permissions import requires_scopes
 
 if TYPE_CHECKING:
     from resolvers.types.farms import Enclosure, Farm
@@ -70,13 +71,19 @@ class Alert:
             history_entries=history,
         )
 
-    @strawberry.field(description="The farm the alert belongs to.")
+    @strawberry.field(
+        description="The farm the alert belongs to.",
+        extensions=[requires_scopes("farms:read")],
+    )
     async def farm(self, info: GatewayInfo) -> Annotated[Farm, strawberry.lazy("resolvers.types.farms")] | None:
         from resolvers.types.farms import Farm
 
         return Farm.from_payload(await info.context.loaders.farm.load(self.farm_id))
 
-    @strawberry.field(description="The enclosure the alert is about, if it is about one.")
+    @strawberry.field(
+        description="The enclosure the alert is about, if it is about one.",
+        extensions=[requires_scopes("farms:read")],
+    )
     async def enclosure(
         self, info: GatewayInfo
     ) -> Annotated[Enclosure, strawberry.lazy("resolvers.types.farms")] | None:

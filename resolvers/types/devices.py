@@ -10,6 +10,7 @@ import strawberry
 from connectors.payloads.acquisition import Device as DevicePayload
 from resolvers.context import GatewayInfo
 from resolvers.enums import DeviceKind, DeviceStatus
+from resolvers.permissions import requires_scopes
 
 if TYPE_CHECKING:
     from resolvers.types.farms import Enclosure, Farm
@@ -41,13 +42,19 @@ class Device:
             enclosure_id=payload.enclosure_id,
         )
 
-    @strawberry.field(description="The farm the device is installed at.")
+    @strawberry.field(
+        description="The farm the device is installed at.",
+        extensions=[requires_scopes("farms:read")],
+    )
     async def farm(self, info: GatewayInfo) -> Annotated[Farm, strawberry.lazy("resolvers.types.farms")] | None:
         from resolvers.types.farms import Farm
 
         return Farm.from_payload(await info.context.loaders.farm.load(self.farm_id))
 
-    @strawberry.field(description="The enclosure the device watches, if it is installed in one.")
+    @strawberry.field(
+        description="The enclosure the device watches, if it is installed in one.",
+        extensions=[requires_scopes("farms:read")],
+    )
     async def enclosure(
         self, info: GatewayInfo
     ) -> Annotated[Enclosure, strawberry.lazy("resolvers.types.farms")] | None:

@@ -19,6 +19,7 @@ from resolvers.arguments import After, First, FromDate, FromTime, ToDate, ToTime
 from resolvers.context import GatewayInfo
 from resolvers.enums import SEVERITY_RANK, AlertSeverity, AlertStatus, DeviceKind, DeviceStatus, HarvestPeriod, Metric
 from resolvers.pagination import Connection, UpstreamPage, connection_from_list, connection_from_upstream
+from resolvers.permissions import requires_scopes
 from resolvers.types.alerts import Alert
 from resolvers.types.devices import Device
 from resolvers.types.harvests import Harvest, HarvestPerformance, harvest_performance
@@ -237,12 +238,18 @@ class Enclosure:
         thresholds = await info.context.loaders.thresholds_of_farm.load(self.farm_id)
         return [Threshold.from_payload(item) for item in thresholds if item.enclosure_id == self.id]
 
-    @strawberry.field(description="Devices installed in the enclosure.")
+    @strawberry.field(
+        description="Devices installed in the enclosure.",
+        extensions=[requires_scopes("devices:read")],
+    )
     async def devices(self, info: GatewayInfo) -> list[Device] | None:
         devices = await info.context.loaders.devices_of_farm.load(self.farm_id)
         return [Device.from_payload(device) for device in devices if device.enclosure_id == self.id]
 
-    @strawberry.field(description="Alerts about the enclosure that are open or acknowledged, newest first.")
+    @strawberry.field(
+        description="Alerts about the enclosure that are open or acknowledged, newest first.",
+        extensions=[requires_scopes("alerts:read")],
+    )
     async def active_alerts(self, info: GatewayInfo) -> list[Alert] | None:
         alerts = await info.context.loaders.active_alerts_of_farm.load(self.farm_id)
         return [Alert.from_payload(alert) for alert in alerts if alert.enclosure_id == self.id]
@@ -363,11 +370,17 @@ class Farm:
             max_page_size=info.context.limits.max_page_size,
         )
 
-    @strawberry.field(description="Number of alerts that are open or acknowledged.")
+    @strawberry.field(
+        description="Number of alerts that are open or acknowledged.",
+        extensions=[requires_scopes("alerts:read")],
+    )
     async def active_alert_count(self, info: GatewayInfo) -> int | None:
         return len(await info.context.loaders.active_alerts_of_farm.load(str(self.id)))
 
-    @strawberry.field(description="Alerts that are open or acknowledged, newest first.")
+    @strawberry.field(
+        description="Alerts that are open or acknowledged, newest first.",
+        extensions=[requires_scopes("alerts:read")],
+    )
     async def active_alerts(
         self,
         info: GatewayInfo,
@@ -391,7 +404,10 @@ class Farm:
             max_page_size=info.context.limits.max_page_size,
         )
 
-    @strawberry.field(description="The farm's devices, optionally filtered.")
+    @strawberry.field(
+        description="The farm's devices, optionally filtered.",
+        extensions=[requires_scopes("devices:read")],
+    )
     async def devices(
         self,
         info: GatewayInfo,
