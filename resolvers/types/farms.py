@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import strawberry
 
 from common.errors import InvalidArgumentError
+from connectors.payloads.acquisition import LatestReading as LatestReadingPayload
 from connectors.payloads.acquisition import Observation as ObservationPayload
 from connectors.payloads.core import Enclosure as EnclosurePayload
 from connectors.payloads.core import Farm as FarmPayload
@@ -20,6 +22,7 @@ from resolvers.context import GatewayInfo
 from resolvers.enums import SEVERITY_RANK, AlertSeverity, AlertStatus, DeviceKind, DeviceStatus, HarvestPeriod, Metric
 from resolvers.pagination import Connection, UpstreamPage, connection_from_list, connection_from_upstream
 from resolvers.permissions import requires_scopes
+from resolvers.prefetch import from_loader, node_field_names, prefetch
 from resolvers.types.alerts import Alert
 from resolvers.types.devices import Device
 from resolvers.types.harvests import Harvest, HarvestPerformance, harvest_performance
@@ -139,6 +142,10 @@ def _species_health(stocks: list[Stock], observations: list[ObservationPayload])
     return result
 
 
+def _biomass_kg(stocks: list[Stock]) -> float:
+    return round(sum(stock.count * stock.mean_weight_g for stock in stocks) / 1000, 1)
+
+
 def _severity_at_least(alert: Alert, minimum: AlertSeverity | None) -> bool:
     return minimum is None or SEVERITY_RANK[alert.severity] >= SEVERITY_RANK[minimum]
 
@@ -163,40 +170,49 @@ class Enclosure:
             farm_id=payload.farm_id,
         )
 
-    async def _stocks(self, info: GatewayInfo) -> list[Stock]:
-        stocks = await info.context.loaders.stocks_of_farm.load(self.farm_id)
+    def _own_stocks(self, stocks: list[Stock]) -> list[Stock]:
         return [stock for stock in stocks if stock.enclosure_id == self.id]
+
+    def _from_stocks(self, info: GatewayInfo, convert: Callable[[list[Stock]], Any]) -> Any:
+        return from_loader(
+            info.context.loaders.stocks_of_farm, self.farm_id, lambda stocks: convert(self._own_stocks(stocks))
+        )
 
     @strawberry.field(description="The farm the enclosure belongs to.")
     async def farm(self, info: GatewayInfo) -> Farm | None:
         return Farm.from_payload(await info.context.loaders.farm.load(self.farm_id))
 
-    @strawberry.field(description="Fish stocks by species.")
-    async def stocks(self, info: GatewayInfo) -> list[FishStock] | None:
-        return [FishStock.from_payload(stock) for stock in await self._stocks(info)]
+    # The stock and reading fields below are synchronous on purpose: see resolvers/prefetch.py.
+    @strawberry.field(description="Fish stocks by species.", graphql_type=list[FishStock] | None)
+    def stocks(self, info: GatewayInfo) -> Any:
+        return self._from_stocks(info, lambda stocks: [FishStock.from_payload(stock) for stock in stocks])
 
-    @strawberry.field(description="Number of fish in the enclosure, all species.")
-    async def fish_count(self, info: GatewayInfo) -> int | None:
-        return sum(stock.count for stock in await self._stocks(info))
+    @strawberry.field(description="Number of fish in the enclosure, all species.", graphql_type=int | None)
+    def fish_count(self, info: GatewayInfo) -> Any:
+        return self._from_stocks(info, lambda stocks: sum(stock.count for stock in stocks))
 
-    @strawberry.field(description="Total fish weight in the enclosure, in kilograms.")
-    async def biomass_kg(self, info: GatewayInfo) -> float | None:
-        return round(sum(stock.count * stock.mean_weight_g for stock in await self._stocks(info)) / 1000, 1)
+    @strawberry.field(description="Total fish weight in the enclosure, in kilograms.", graphql_type=float | None)
+    def biomass_kg(self, info: GatewayInfo) -> Any:
+        return self._from_stocks(info, _biomass_kg)
 
-    @strawberry.field(description="Stocking density, in kilograms of fish per cubic metre of water.")
-    async def stocking_density_kg_per_m3(self, info: GatewayInfo) -> float | None:
-        if not self.volume_m3:
+    @strawberry.field(
+        description="Stocking density, in kilograms of fish per cubic metre of water.", graphql_type=float | None
+    )
+    def stocking_density_kg_per_m3(self, info: GatewayInfo) -> Any:
+        volume = self.volume_m3
+        if not volume:
             return None
-        biomass = await self.biomass_kg(info)
-        return round(biomass / self.volume_m3, 2) if biomass is not None else None
+        return self._from_stocks(info, lambda stocks: round(_biomass_kg(stocks) / volume, 2))
 
-    @strawberry.field(description="The latest reading of each metric that has one.")
-    async def latest_readings(self, info: GatewayInfo) -> list[LatestReading] | None:
-        readings = await info.context.loaders.latest_readings_of_farm.load(self.farm_id)
-        return sorted(
-            (LatestReading.from_payload(reading) for reading in readings if reading.enclosure_id == self.id),
-            key=lambda reading: wire(reading.metric),
-        )
+    @strawberry.field(
+        description="The latest reading of each metric that has one.", graphql_type=list[LatestReading] | None
+    )
+    def latest_readings(self, info: GatewayInfo) -> Any:
+        def own(readings: list[LatestReadingPayload]) -> list[LatestReading]:
+            mine = [LatestReading.from_payload(reading) for reading in readings if reading.enclosure_id == self.id]
+            return sorted(mine, key=lambda reading: wire(reading.metric))
+
+        return from_loader(info.context.loaders.latest_readings_of_farm, self.farm_id, own)
 
     @strawberry.field(description="A metric's readings over a time range, aggregated into equal buckets.")
     async def readings(
@@ -249,10 +265,14 @@ class Enclosure:
     @strawberry.field(
         description="Alerts about the enclosure that are open or acknowledged, newest first.",
         extensions=[requires_scopes("alerts:read")],
+        graphql_type=list[Alert] | None,
     )
-    async def active_alerts(self, info: GatewayInfo) -> list[Alert] | None:
-        alerts = await info.context.loaders.active_alerts_of_farm.load(self.farm_id)
-        return [Alert.from_payload(alert) for alert in alerts if alert.enclosure_id == self.id]
+    def active_alerts(self, info: GatewayInfo) -> Any:
+        return from_loader(
+            info.context.loaders.active_alerts_of_farm,
+            self.farm_id,
+            lambda alerts: [Alert.from_payload(alert) for alert in alerts if alert.enclosure_id == self.id],
+        )
 
     @strawberry.field(description="Camera observations, newest first.")
     async def observations(
@@ -361,6 +381,7 @@ class Farm:
         after: After = None,
     ) -> Connection[Enclosure] | None:
         enclosures = await info.context.loaders.enclosures_of_farm.load(str(self.id))
+        await prefetch(info.context.loaders, node_field_names(info.selected_fields[0]), str(self.id))
         return connection_from_list(
             f"enclosures:{self.id}",
             enclosures,

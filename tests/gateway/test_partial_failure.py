@@ -16,7 +16,7 @@ OVERVIEW = """
 {
   farms(first: 3) {
     edges { node { id name fishCount activeAlertCount
-      enclosures(first: 2) { nodes { id latestReadings { metric value } } } } }
+      enclosures(first: 2) { nodes { id latestReadings { metric value } activeAlerts { id } } } } }
   }
 }
 """
@@ -57,6 +57,10 @@ async def test_alerting_down_nulls_only_alert_fields(sandbox_urls, http):
     assert alert_errors[0]["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
     assert alert_errors[0]["extensions"]["subsystem"] == "alerting"
     assert alert_errors[0]["path"] == ["farms", "edges", 0, "node", "activeAlertCount"]
+    enclosure_errors = errors_at(body, "activeAlerts")
+    assert len(enclosure_errors) == 6
+    assert enclosure_errors[0]["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
+    assert all(enclosure["activeAlerts"] is None for farm in farms for enclosure in farm["enclosures"]["nodes"])
 
 
 async def test_slow_subsystem_times_out_within_deadline(sandbox_urls, http, flaky_alerting):
