@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema.add_argument("--output", help="write to this file instead of standard output")
     schema.set_defaults(handler=_schema)
+
+    from gateway.auth.cli import add_clients_parser
+
+    add_clients_parser(commands)
     return parser
 
 

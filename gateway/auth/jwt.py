@@ -203,6 +203,10 @@ def verify(
     A token without `exp`, `iss` or `aud` is rejected. Raises InvalidTokenError naming the key id.
     """
     algorithm = header.get("alg")
+    # Rejecting before the signature check is safe: a token without these claims is never accepted.
+    missing = [name for name in ("exp", "iss", "aud") if name not in read_claims(token)]
+    if missing:
+        raise InvalidTokenError(f"the token has no {', '.join(missing)} claim", kid=key.kid)
     if algorithm not in key.algorithms:
         raise InvalidTokenError(
             f"the token's algorithm {str(algorithm)[:20]!r} is not allowed for key '{key.kid}'", kid=key.kid

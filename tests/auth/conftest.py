@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.auth.clients import FileClientStore, new_client
 from sandbox.server import SandboxUrls
+from tests.auth.idp import IdentityProvider, IdpKey
 from tests.conftest import subsystem_settings
 from tests.gateway_process import RunningGateway, serve_gateway
 from tests.peers import redis_url_for_tests
@@ -68,7 +69,9 @@ class AuthGateway:
         kind: Any = "client",
         name: str = "test client",
     ) -> RegisteredClient:
-        record, secret = new_client(name, scopes.split(), farms if farms is not None else ["*"], organizations or [], kind)
+        record, secret = new_client(
+            name, scopes.split(), farms if farms is not None else ["*"], organizations or [], kind
+        )
         await FileClientStore(str(self.clients_file)).put(record)
         return RegisteredClient(record.client_id, secret)
 
@@ -116,3 +119,30 @@ async def eventually(check: Any, timeout_s: float = 5.0) -> None:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
 
+
+@pytest.fixture(scope="session")
+async def idp() -> AsyncIterator[IdentityProvider]:
+    provider = IdentityProvider([IdpKey.rsa(), IdpKey.ec()])
+    await provider.start()
+    yield provider
+    await provider.close()
+
+
+@pytest.fixture(scope="session")
+async def idp_gateway(
+    sandbox_urls: SandboxUrls, auth_files: tuple[Path, Path], idp: IdentityProvider
+) -> AsyncIterator[AuthGateway]:
+    """A gateway that trusts the test identity provider; unknown key ids refetch at most hourly."""
+    clients_file, key_file = auth_files
+    async with serve_gateway(
+        **subsystem_settings(sandbox_urls),
+        auth_anonymous="off",
+        oauth_issuer=ISSUER,
+        oauth_clients_file=str(clients_file),
+        oauth_signing_key_files=[str(key_file)],
+        auth_issuers=[idp.issuer_settings()],
+        auth_jwks_min_refetch_s=3600,
+        rate_limit_ip_requests=100_000,
+        rate_limit_client_requests=100_000,
+    ) as running:
+        yield AuthGateway(running, clients_file, key_file)

@@ -41,7 +41,9 @@ async def test_token_post_auth_with_scope(auth_gateway: AuthGateway):
         client.client_id, client.secret, scope="farms:read", token_endpoint_auth_method="client_secret_post"
     ) as oauth:
         token = await oauth.fetch_token(auth_gateway.token_url, grant_type="client_credentials")
-        response = await oauth.post(f"{auth_gateway.url}/graphql", json={"query": "{ alerts(first: 1) { totalCount } }"})
+        response = await oauth.post(
+            f"{auth_gateway.url}/graphql", json={"query": "{ alerts(first: 1) { totalCount } }"}
+        )
 
     assert token["scope"] == "farms:read"
     body = response.json()
@@ -118,7 +120,8 @@ async def test_no_credentials_is_401(auth_gateway: AuthGateway):
 async def test_password_grant_unsupported(auth_gateway: AuthGateway):
     client = await auth_gateway.register()
     response = await post_form(
-        auth_gateway.token_url, {"grant_type": "password", "username": "a", "password": "b"},
+        auth_gateway.token_url,
+        {"grant_type": "password", "username": "a", "password": "b"},
         (client.client_id, client.secret),
     )
 
@@ -137,7 +140,8 @@ async def test_missing_grant_type_invalid_request(auth_gateway: AuthGateway):
 async def test_scope_not_granted_invalid_scope(auth_gateway: AuthGateway):
     client = await auth_gateway.register("farms:read")
     response = await post_form(
-        auth_gateway.token_url, {"grant_type": "client_credentials", "scope": "farms:read alerts:write"},
+        auth_gateway.token_url,
+        {"grant_type": "client_credentials", "scope": "farms:read alerts:write"},
         (client.client_id, client.secret),
     )
 
@@ -208,7 +212,9 @@ async def test_introspect_other_client_inactive(auth_gateway: AuthGateway):
     owner = await auth_gateway.register()
     other = await auth_gateway.register()
     token = await fetch_token(auth_gateway, owner)
-    response = await post_form(f"{auth_gateway.url}/oauth/introspect", {"token": token}, (other.client_id, other.secret))
+    response = await post_form(
+        f"{auth_gateway.url}/oauth/introspect", {"token": token}, (other.client_id, other.secret)
+    )
 
     assert response.json() == {"active": False}
 
