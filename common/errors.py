@@ -167,3 +167,93 @@ class UpstreamConflictError(UpstreamError, ConflictError):
 
     code = "CONFLICT"
     http_status = 409
+
+
+class WorkflowError(FishWatchError):
+    """Root of the workflow engine's errors."""
+
+    code = "WORKFLOW_ERROR"
+
+
+class WorkflowTemplateNotFoundError(WorkflowError, NotFoundError):
+    """No loaded template has the name asked for."""
+
+    code = "WORKFLOW_TEMPLATE_NOT_FOUND"
+    http_status = 404
+
+
+class WorkflowTemplateInvalidError(WorkflowError):
+    """A template file fails validation; `issues` lists every problem with file, step and field."""
+
+    code = "WORKFLOW_TEMPLATE_INVALID"
+
+    def __init__(self, message: str, *, issues: list[str] | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.issues = issues or []
+
+
+class WorkflowInputError(WorkflowError, InvalidArgumentError):
+    """A run's input fails the template's JSON Schema, or a step's inputs fail its action's arguments."""
+
+    code = "WORKFLOW_INPUT_INVALID"
+    http_status = 400
+
+
+class WorkflowRunNotFoundError(WorkflowError, NotFoundError):
+    """No stored run has the id asked for (it may have passed its retention)."""
+
+    code = "WORKFLOW_RUN_NOT_FOUND"
+    http_status = 404
+
+
+class WorkflowStateError(WorkflowError, ConflictError):
+    """The run or step is in a state that does not allow the change (cancel a finished run, approve a running step)."""
+
+    code = "WORKFLOW_STATE_CONFLICT"
+    http_status = 409
+
+
+class WorkflowActionNotFoundError(WorkflowError):
+    """A step names a connector action that is not registered."""
+
+    code = "WORKFLOW_ACTION_NOT_FOUND"
+
+
+class WorkflowExpressionError(WorkflowError):
+    """A step's expression failed to evaluate against the run's input and outputs."""
+
+    code = "WORKFLOW_EXPRESSION_FAILED"
+
+
+class WorkflowStepTimeoutError(WorkflowError):
+    """A step attempt ran past its timeout and was cancelled."""
+
+    code = "WORKFLOW_STEP_TIMEOUT"
+    retryable = True
+
+
+class WorkflowEventTimeoutError(WorkflowError):
+    """A step waiting for an event saw no matching event before its deadline."""
+
+    code = "WORKFLOW_EVENT_TIMEOUT"
+
+
+class WorkflowStepRejectedError(WorkflowError):
+    """A human rejected the approval a step was waiting for."""
+
+    code = "WORKFLOW_STEP_REJECTED"
+
+
+class WorkflowLeaseLostError(WorkflowError):
+    """Another replica owns the run now, so this replica must stop acting on it."""
+
+    code = "WORKFLOW_LEASE_LOST"
+    retryable = True
+
+
+class WorkflowStoreError(WorkflowError):
+    """The run store could not be read or written."""
+
+    code = "WORKFLOW_STORE_UNAVAILABLE"
+    http_status = 503
+    retryable = True

@@ -85,3 +85,18 @@ class AcquisitionConnector(PagedConnector):
         return await self.page(
             "v1/observations", Observation, {"enclosure_id": [enclosure_id]}, limit=limit, cursor=cursor
         )
+
+    async def create_device(
+        self,
+        *,
+        farm_id: str,
+        enclosure_id: str,
+        kind: str,
+        model: str,
+        serial: str,
+        idempotency_key: str | None = None,
+    ) -> Device:
+        """Register a device; it starts "offline" until its first contact."""
+        body = {"farm_id": farm_id, "enclosure_id": enclosure_id, "kind": kind, "model": model, "serial": serial}
+        result: Device = await self.call("POST", "v1/devices", Device, json_body=body, idempotency_key=idempotency_key)
+        return result

@@ -62,3 +62,28 @@ class AlertingConnector(PagedConnector):
             idempotent=True,
         )
         return result
+
+    async def create_alert(
+        self,
+        *,
+        farm_id: str,
+        enclosure_id: str,
+        metric: str,
+        value: float,
+        threshold: float,
+        severity: str,
+        message: str,
+        idempotency_key: str | None = None,
+    ) -> Alert:
+        """Raise an alert; with the same `idempotency_key` a repeat returns the first alert."""
+        body = {
+            "farm_id": farm_id,
+            "enclosure_id": enclosure_id,
+            "metric": metric,
+            "value": value,
+            "threshold": threshold,
+            "severity": severity,
+            "message": message,
+        }
+        result: Alert = await self.call("POST", "v1/alerts", Alert, json_body=body, idempotency_key=idempotency_key)
+        return result

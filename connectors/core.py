@@ -71,3 +71,34 @@ class CoreConnector(PagedConnector):
 
     async def thresholds_by_enclosure(self, enclosure_ids: Sequence[str]) -> list[Threshold]:
         return await self.list_all("v1/thresholds", Threshold, {"enclosure_id": list(enclosure_ids)})
+
+    async def create_farm(
+        self,
+        *,
+        organization_id: str,
+        name: str,
+        region: str,
+        latitude: float,
+        longitude: float,
+        idempotency_key: str | None = None,
+    ) -> Farm:
+        """Register a farm; with the same `idempotency_key` a repeat returns the first farm."""
+        body = {
+            "organization_id": organization_id,
+            "name": name,
+            "region": region,
+            "latitude": latitude,
+            "longitude": longitude,
+        }
+        result: Farm = await self.call("POST", "v1/farms", Farm, json_body=body, idempotency_key=idempotency_key)
+        return result
+
+    async def create_enclosure(
+        self, *, farm_id: str, name: str, kind: str, volume_m3: float, idempotency_key: str | None = None
+    ) -> Enclosure:
+        """Register an enclosure of a farm; with the same `idempotency_key` a repeat returns the first one."""
+        body = {"farm_id": farm_id, "name": name, "kind": kind, "volume_m3": volume_m3}
+        result: Enclosure = await self.call(
+            "POST", "v1/enclosures", Enclosure, json_body=body, idempotency_key=idempotency_key
+        )
+        return result

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from connectors.base import PagedConnector, segment
 from connectors.payloads.common import Page
-from connectors.payloads.fabric import AggregateRow, Aggregates, Dataset
+from connectors.payloads.fabric import AggregateRow, Aggregates, Dataset, Export
 
 
 class FabricConnector(PagedConnector):
@@ -44,3 +44,23 @@ class FabricConnector(PagedConnector):
         # Read-only despite POST (the query travels in the body), so it is safe to retry.
         result: Aggregates = await self.call("POST", "v1/aggregates", Aggregates, json_body=body, idempotent=True)
         return result.items
+
+    async def export_dataset(
+        self,
+        *,
+        dataset_id: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        farm_ids: Sequence[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Export:
+        """Export a dataset's rows between `start` and `end` to a file; returns its URI and row count."""
+        body: dict[str, object] = {
+            "dataset_id": dataset_id,
+            "from": start.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "to": end.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        }
+        if farm_ids is not None:
+            body["farm_ids"] = list(farm_ids)
+        result: Export = await self.call("POST", "v1/exports", Export, json_body=body, idempotency_key=idempotency_key)
+        return result

@@ -13,6 +13,10 @@ from typing import Any
 from common.errors import UpstreamNotFoundError, UpstreamRejectedError
 from connectors.base import Connector, ConnectorConfig
 from connectors.payloads.mlflow import (
+    CreatedExperiment,
+    Empty,
+    Experiment,
+    ExperimentEnvelope,
     ModelVersion,
     ModelVersionEnvelope,
     ModelVersionPage,
@@ -22,6 +26,7 @@ from connectors.payloads.mlflow import (
     RegisteredModelPage,
     Run,
     RunEnvelope,
+    RunPage,
 )
 
 _API = "api/2.0/mlflow"
@@ -155,3 +160,98 @@ class MlopsConnector(Connector):
             "POST", "invocations", Predictions, json_body=body, idempotent=True
         )
         return result.predictions
+
+    # Writes. MLflow ignores Idempotency-Key headers, so each write says how a repeat behaves.
+
+    async def experiment_by_name(self, name: str) -> Experiment:
+        result: ExperimentEnvelope = await self.call(
+            "GET", f"{_API}/experiments/get-by-name", ExperimentEnvelope, params={"experiment_name": name}
+        )
+        return result.experiment
+
+    async def create_experiment(self, name: str) -> str:
+        """Create an experiment and return its id; MLflow answers 400 RESOURCE_ALREADY_EXISTS on a repeat."""
+        result: CreatedExperiment = await self.call(
+            "POST", f"{_API}/experiments/create", CreatedExperiment, json_body={"name": name}
+        )
+        return result.experiment_id
+
+    async def create_run(
+        self, *, experiment_id: str, run_name: str | None = None, tags: dict[str, str] | None = None,
+        start_time_ms: int | None = None,
+    ) -> Run:
+        """Start a run; a repeat creates a second run, so callers tag runs to find an earlier one."""
+        body: dict[str, Any] = {
+            "experiment_id": experiment_id,
+            "tags": [{"key": key, "value": value} for key, value in (tags or {}).items()],
+        }
+        if run_name:
+            body["run_name"] = run_name
+        if start_time_ms is not None:
+            body["start_time"] = start_time_ms
+        result: RunEnvelope = await self.call("POST", f"{_API}/runs/create", RunEnvelope, json_body=body)
+        return result.run
+
+    async def search_runs(self, experiment_id: str, *, max_results: int = 200) -> list[Run]:
+        """Return the newest runs of one experiment (read-only POST, safe to retry)."""
+        body = {"experiment_ids": [experiment_id], "max_results": max_results}
+        result: RunPage = await self.call("POST", f"{_API}/runs/search", RunPage, json_body=body, idempotent=True)
+        return result.runs
+
+    async def log_batch(
+        self, run_id: str, *, params: dict[str, str] | None = None, metrics: dict[str, float] | None = None,
+        timestamp_ms: int,
+    ) -> None:
+        """Log params and metrics; a repeat logs the same params again (allowed) and duplicate metric points."""
+        body = {
+            "run_id": run_id,
+            "params": [{"key": key, "value": str(value)} for key, value in (params or {}).items()],
+            "metrics": [
+                {"key": key, "value": float(value), "timestamp": timestamp_ms, "step": 0}
+                for key, value in (metrics or {}).items()
+            ],
+        }
+        await self.call("POST", f"{_API}/runs/log-batch", Empty, json_body=body)
+
+    async def update_run(self, run_id: str, *, status: str, end_time_ms: int | None = None) -> None:
+        """Set a run's status (FINISHED, FAILED, KILLED); a repeat sets the same status again."""
+        body: dict[str, Any] = {"run_id": run_id, "status": status}
+        if end_time_ms is not None:
+            body["end_time"] = end_time_ms
+        await self.call("POST", f"{_API}/runs/update", Empty, json_body=body, idempotent=True)
+
+    async def model_versions_of_run(self, name: str, run_id: str) -> list[ModelVersion]:
+        params = {"filter": f"name={_quote_filter_value(name)} AND run_id={_quote_filter_value(run_id)}"}
+        page: ModelVersionPage = await self.call(
+            "GET", f"{_API}/model-versions/search", ModelVersionPage, params=params
+        )
+        return page.model_versions
+
+    async def create_model_version(
+        self, *, name: str, source: str, run_id: str | None = None, description: str | None = None
+    ) -> ModelVersion:
+        """Register a new version of a model; a repeat registers another version."""
+        body: dict[str, Any] = {"name": name, "source": source}
+        if run_id:
+            body["run_id"] = run_id
+        if description:
+            body["description"] = description
+        result: ModelVersionEnvelope = await self.call(
+            "POST", f"{_API}/model-versions/create", ModelVersionEnvelope, json_body=body
+        )
+        return result.model_version
+
+    async def create_registered_model(self, name: str, description: str | None = None) -> RegisteredModel:
+        """Create a registered model; MLflow answers 400 RESOURCE_ALREADY_EXISTS on a repeat."""
+        body: dict[str, Any] = {"name": name}
+        if description:
+            body["description"] = description
+        result: RegisteredModelEnvelope = await self.call(
+            "POST", f"{_API}/registered-models/create", RegisteredModelEnvelope, json_body=body
+        )
+        return result.registered_model
+
+    async def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point `alias` at `version`; setting the same alias twice is a no-op, so it is safe to retry."""
+        body = {"name": name, "alias": alias, "version": version}
+        await self.call("POST", f"{_API}/registered-models/alias", Empty, json_body=body, idempotent=True)

@@ -28,6 +28,7 @@ from gateway.health import healthz, readyz
 from gateway.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from gateway.settings import Settings
 from gateway.subsystems import build_connectors, start_sandbox_if_needed
+from gateway.workflow_runtime import start_workflows
 from resolvers.context import GatewayContext, ResolverLimits
 from resolvers.limits import depth_and_alias_rule
 from resolvers.loaders import Loaders
@@ -49,6 +50,9 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
+        if self.workflows is not None:
+            # First, while connectors and the bus are open, so in-flight steps can drain.
+            await self.workflows.close()
         eventing = self.extras.pop("eventing", None)
         if eventing is not None:
             await eventing.close()
@@ -119,6 +123,8 @@ def create_app(settings: Settings) -> Starlette:
             eventing = await open_eventing(settings)
             services.extras["eventing"] = eventing
             services.bus = eventing.bus
+            # After the bus opens: the engine publishes transitions on it and triggers listen to it.
+            services.workflows = await start_workflows(settings, connectors, services.bus)
             app.state.services = services
             logger.info("gateway ready: subsystems %s", ", ".join(f"{name}={url}" for name, url in urls.items()))
             yield

@@ -60,6 +60,45 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _workflows_validate(args: argparse.Namespace) -> int:
+    from connectors.actions import default_actions
+    from workflows.loader import load_file, template_files
+
+    paths: list[Path] = []
+    for name in args.files:
+        path = Path(name)
+        paths.extend(template_files(path) if path.is_dir() else [path])
+    actions = default_actions()
+    failed = 0
+    for path in paths:
+        template, issues = load_file(path, actions)
+        for issue in issues:
+            sys.stdout.write(f"{issue}\n")
+        if template is None:
+            failed += 1
+        else:
+            sys.stdout.write(f"{path}: ok ({template.name} v{template.version}, {len(template.all_steps())} steps)\n")
+    return 1 if failed else 0
+
+
+def _workflows_graph(args: argparse.Namespace) -> int:
+    from connectors.actions import default_actions
+    from gateway.settings import load_settings
+    from gateway.workflow_runtime import templates_dir
+    from workflows.graph import mermaid
+    from workflows.loader import load_folder
+
+    folder = Path(args.dir) if args.dir else templates_dir(load_settings())
+    catalog = load_folder(folder, default_actions())
+    template = catalog.get(args.name)
+    if template is None:
+        known = ", ".join(sorted(catalog.templates)) or "none"
+        sys.stderr.write(f"fishwatch: workflow template '{args.name}' not found in {folder}; loaded: {known}\n")
+        return 1
+    sys.stdout.write(mermaid(template))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fishwatch", description="Fish Watch orchestrator: GraphQL gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.auth.cli import add_clients_parser
 
     add_clients_parser(commands)
+
+    workflows = commands.add_parser("workflows", help="check and draw workflow templates")
+    workflow_commands = workflows.add_subparsers(dest="workflow_command", required=True)
+    validate = workflow_commands.add_parser(
+        "validate", help="check template files; prints every problem with file, step and field (exit 1 if any)"
+    )
+    validate.add_argument("files", nargs="+", help="template YAML files or folders of them")
+    validate.set_defaults(handler=_workflows_validate)
+    graph = workflow_commands.add_parser("graph", help="print a template's step graph as a Mermaid flowchart")
+    graph.add_argument("name", help="template name")
+    graph.add_argument(
+        "--dir", help="templates folder (default: FISHWATCH_WORKFLOW_TEMPLATES_DIR or the shipped templates)"
+    )
+    graph.set_defaults(handler=_workflows_graph)
     return parser
 
 

@@ -132,7 +132,7 @@ class Settings(BaseModel):
     event_max_bytes: int = Field(262_144, ge=1024)
     event_dead_letter_max_entries: int = Field(10_000, ge=1)
     subscriber_max_queued_events: int = Field(1000, ge=1)
-    subscriber_close_timeout_s: float = Field(5.0, gt=0)
+    subscriber_close_timeout_s: float = Field(60.0, gt=0)
     ws_max_subscriptions_per_connection: int = Field(100, ge=1)
     ws_connection_init_timeout_s: float = Field(10.0, gt=0)
     ws_keepalive_interval_s: float = Field(15.0, gt=0)
@@ -153,12 +153,31 @@ class Settings(BaseModel):
     forecast_model_alias: str = "champion"
     forecast_max_horizon_days: int = Field(365, ge=1)
 
+    # Workflow engine. Runs are stored in Redis at redis_url, else in this process's memory.
+    workflow_templates_dir: str | None = None  # None: the templates shipped in workflows/templates
+    workflow_max_concurrent_steps: int = Field(500, ge=1)
+    workflow_template_max_concurrent_steps: int = Field(200, ge=1)
+    workflow_step_timeout_s: float = Field(60.0, gt=0)
+    workflow_lease_ttl_s: float = Field(15.0, gt=0)
+    workflow_heartbeat_s: float = Field(3.0, gt=0)
+    workflow_retention_s: float = Field(7 * 86400.0, gt=0)
+    workflow_cron_catchup_s: float = Field(300.0, ge=0)
+    workflow_max_runs_in_memory: int = Field(10000, ge=1)
+
     @field_validator("upstream_backoff_max_s")
     @classmethod
     def _backoff_cap_not_below_base(cls, value: float, info: Any) -> float:
         base = info.data.get("upstream_backoff_base_s", 0.0)
         if value < base:
             raise ValueError(f"must be at least upstream_backoff_base_s ({base})")
+        return value
+
+    @field_validator("workflow_heartbeat_s")
+    @classmethod
+    def _heartbeat_below_lease(cls, value: float, info: Any) -> float:
+        lease = info.data.get("workflow_lease_ttl_s", 15.0)
+        if value >= lease:
+            raise ValueError(f"must be below workflow_lease_ttl_s ({lease}), so leases are renewed before they expire")
         return value
 
     def subsystem_url(self, name: str) -> str | None:

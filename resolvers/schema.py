@@ -13,10 +13,11 @@ from resolvers.limits import depth_and_alias_rule
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
+from resolvers.workflows import WorkflowMutation, WorkflowQuery
 
 # Root types of each kind, merged into one. Packages that add root fields append their class here.
-QUERY_TYPES: list[type] = [Query]
-MUTATION_TYPES: list[type] = [Mutation]
+QUERY_TYPES: list[type] = [Query, WorkflowQuery]
+MUTATION_TYPES: list[type] = [Mutation, WorkflowMutation]
 SUBSCRIPTION_TYPES: list[type] = [Subscription]
 
 

@@ -76,6 +76,7 @@ class RunInfo(Payload):
     status: str | None = None
     start_time: int | None = None
     end_time: int | None = None
+    artifact_uri: str | None = None
 
 
 class RunData(Payload):
@@ -95,3 +96,27 @@ class RunEnvelope(Payload):
 
 class Predictions(Payload):
     predictions: list[float]
+
+
+class Experiment(Payload):
+    experiment_id: str
+    name: str
+    artifact_location: str | None = None
+    lifecycle_stage: str | None = None
+
+
+class ExperimentEnvelope(Payload):
+    experiment: Experiment
+
+
+class CreatedExperiment(Payload):
+    experiment_id: str
+
+
+class RunPage(Payload):
+    runs: list[Run] = []
+    next_page_token: str | None = None
+
+
+class Empty(Payload):
+    """The `{}` body MLflow answers to writes that return nothing."""
