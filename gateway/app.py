@@ -19,6 +19,7 @@ from common.context import install_request_id_factory
 from connectors.registry import Connectors
 from gateway.auth.guard import OperationGuard
 from gateway.auth.middleware import AuthenticationMiddleware
+from gateway.auth.redaction import install_log_redaction
 from gateway.auth.routes import oauth_routes
 from gateway.auth.runtime import AuthServices
 from gateway.auth.websocket import WebSocketAuthMiddleware
@@ -74,6 +75,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
 def create_app(settings: Settings) -> Starlette:
     """Build the gateway's ASGI app; resources open in its lifespan."""
     install_request_id_factory()
+    install_log_redaction()
     schema = create_schema(settings)
     limits = ResolverLimits(
         max_page_size=settings.max_page_size,

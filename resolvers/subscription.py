@@ -15,6 +15,7 @@ import strawberry
 from common.errors import FishWatchError, InvalidArgumentError
 from resolvers.context import GatewayInfo
 from resolvers.enums import SEVERITY_RANK, AlertSeverity
+from resolvers.permissions import requires_scopes, restrict_farm_ids, visible_farm_ids
 from resolvers.types.events import AlertEvent, DeviceStatusEvent, Event, LiveReading, WorkflowEvent
 from subscriptions.catalog import WORKFLOW_TERMINAL_STATES
 from subscriptions.errors import EventBusUnavailableError, SubscriberTooSlowError
@@ -65,6 +66,13 @@ async def _deliveries(
     bus = info.context.bus
     if bus is None:
         raise EventBusUnavailableError("live subscriptions need the event bus, which this gateway did not start")
+    # Tenancy: a caller limited to some farms subscribes to those only; with none visible, the
+    # subscription ends at once. Events without a farm are not delivered to such callers.
+    visible = await visible_farm_ids(info)
+    allowed = await restrict_farm_ids(info, farm_ids or None)
+    if allowed == []:
+        return
+    farm_ids = allowed or []
     async with bus.subscribe(types=types, farm_ids=farm_ids, enclosure_ids=enclosure_ids, after=after) as subscription:
         close_connection = info.context.extras.get(CLOSE_CONNECTION_KEY)
         if close_connection is not None:
@@ -74,13 +82,16 @@ async def _deliveries(
 
             subscription.on_overflow(on_overflow)
         async for delivery in subscription.deliveries():
+            if visible is not None and delivery.event.farmid not in visible:
+                continue
             yield delivery
 
 
 @strawberry.type(description="Live events, delivered over WebSocket at /graphql.")
 class Subscription:
     @strawberry.subscription(
-        description="Telemetry readings of one farm, optionally narrowed to enclosures and metrics."
+        description="Telemetry readings of one farm, optionally narrowed to enclosures and metrics.",
+        extensions=[requires_scopes("events:subscribe")],
     )
     async def telemetry(
         self,
@@ -104,7 +115,10 @@ class Subscription:
             if reading is not None:
                 yield reading
 
-    @strawberry.subscription(description="Alerts raised, acknowledged and resolved, at or above a severity.")
+    @strawberry.subscription(
+        description="Alerts raised, acknowledged and resolved, at or above a severity.",
+        extensions=[requires_scopes("events:subscribe")],
+    )
     async def alerts(
         self,
         info: GatewayInfo,
@@ -121,7 +135,10 @@ class Subscription:
             if alert is not None and SEVERITY_RANK[alert.severity] >= floor:
                 yield alert
 
-    @strawberry.subscription(description="Status changes of a farm's devices, optionally of some devices only.")
+    @strawberry.subscription(
+        description="Status changes of a farm's devices, optionally of some devices only.",
+        extensions=[requires_scopes("events:subscribe")],
+    )
     async def device_status(
         self,
         info: GatewayInfo,
@@ -137,7 +154,8 @@ class Subscription:
 
     @strawberry.subscription(
         description="Progress of one workflow run: run and step transitions. Completes when the run "
-        f"reaches a final state ({', '.join(WORKFLOW_TERMINAL_STATES)})."
+        f"reaches a final state ({', '.join(WORKFLOW_TERMINAL_STATES)}).",
+        extensions=[requires_scopes("events:subscribe")],
     )
     async def workflow_run(
         self, info: GatewayInfo, run_id: strawberry.ID, after: After = None
@@ -153,7 +171,8 @@ class Subscription:
                 return
 
     @strawberry.subscription(
-        description="Every event, optionally filtered by type (exact, or prefix ending in '.') and farm."
+        description="Every event, optionally filtered by type (exact, or prefix ending in '.') and farm.",
+        extensions=[requires_scopes("events:subscribe")],
     )
     async def events(
         self,
