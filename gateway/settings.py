@@ -98,6 +98,8 @@ class Settings(BaseModel):
     auth_jwks_timeout_s: float = Field(5.0, gt=0)
     auth_jwks_max_bytes: int = Field(262_144, ge=1024)
     auth_max_revocations_in_memory: int = Field(100_000, ge=1)
+    auth_token_cache_size: int = Field(10_000, ge=0)  # verified tokens kept; 0 verifies every request
+    auth_token_cache_ttl_s: float = Field(300.0, gt=0)  # longest a verified token is reused unverified
     # Caller kinds (anonymous, user, client, subsystem) that may run introspection or open GraphiQL.
     introspection_callers: list[CallerKind] = ["anonymous", "user", "subsystem"]
     graphiql_callers: list[CallerKind] = ["anonymous", "user"]

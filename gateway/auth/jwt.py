@@ -197,14 +197,17 @@ def verify(
     issuer: str,
     audience: str,
     leeway_s: float,
+    unverified_claims: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Verify the signature with `key` and check exp, nbf, iat, iss and aud; return the claims.
 
-    A token without `exp`, `iss` or `aud` is rejected. Raises InvalidTokenError naming the key id.
+    A token without `exp`, `iss` or `aud` is rejected. `unverified_claims`, when the caller has
+    decoded them already, saves decoding them again. Raises InvalidTokenError naming the key id.
     """
     algorithm = header.get("alg")
     # Rejecting before the signature check is safe: a token without these claims is never accepted.
-    missing = [name for name in ("exp", "iss", "aud") if name not in read_claims(token)]
+    claims_seen = unverified_claims if unverified_claims is not None else read_claims(token)
+    missing = [name for name in ("exp", "iss", "aud") if name not in claims_seen]
     if missing:
         raise InvalidTokenError(f"the token has no {', '.join(missing)} claim", kid=key.kid)
     if algorithm not in key.algorithms:

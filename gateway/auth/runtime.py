@@ -16,6 +16,7 @@ from gateway.auth.persisted import MemoryPersistedQueries, PersistedQueryStore, 
 from gateway.auth.policy import anonymous_scopes
 from gateway.auth.ratelimit import MemoryCounter, RateLimiter, RedisCounter
 from gateway.auth.revocation import MemoryRevocationList, RedisRevocationList, RevocationList
+from gateway.auth.token_cache import VerifiedTokenCache
 from gateway.auth.tokens import TokenIssuer, TokenVerifier
 from gateway.settings import Settings
 from resolvers.permissions import ALL_SCOPES, SCOPES
@@ -86,7 +87,8 @@ class AuthServices:
             max_bytes=settings.auth_jwks_max_bytes,
         )
         issuers = [IssuerKeys(config, session, options) for config in settings.auth_issuers] if session else []
-        verifier = TokenVerifier(issuer, revocations, issuers, ALL_SCOPES, settings.auth_leeway_s)
+        cache = VerifiedTokenCache(settings.auth_token_cache_size, settings.auth_token_cache_ttl_s)
+        verifier = TokenVerifier(issuer, revocations, issuers, ALL_SCOPES, settings.auth_leeway_s, cache)
         server = AuthorizationServer(client_store_for(settings, redis), issuer, verifier, sorted(SCOPES))
         return cls(settings, verifier, server, limiter, persisted, anonymous_scopes(settings), issuers, session, redis)
 

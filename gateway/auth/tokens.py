@@ -16,6 +16,7 @@ from gateway.auth.issuers import IssuerKeys
 from gateway.auth.keys import KeyRing
 from gateway.auth.principal import Principal
 from gateway.auth.revocation import RevocationList
+from gateway.auth.token_cache import VerifiedTokenCache
 
 # RFC 9068 §2.1: access tokens carry this media type in `typ`.
 ACCESS_TOKEN_TYPE = "at+jwt"
@@ -85,12 +86,14 @@ class TokenVerifier:
         external: Iterable[IssuerKeys],
         known_scopes: frozenset[str],
         leeway_s: float,
+        cache: VerifiedTokenCache | None = None,
     ) -> None:
         self.own = issuer
         self.revocations = revocations
         self.external = {keys.config.issuer: keys for keys in external}
         self.known_scopes = known_scopes
         self.leeway_s = leeway_s
+        self.cache = cache if cache is not None else VerifiedTokenCache(0, 0.0)
 
     async def own_claims(self, token: str) -> dict[str, Any]:
         """Verify a token this gateway issued, revocation included; return its claims."""
@@ -98,16 +101,22 @@ class TokenVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise InvalidTokenError("the token header has no kid; the gateway selects keys by kid")
-        return await self._own(token, header, kid)
+        return await self._own(token, header, kid, jwt.read_claims(token))
 
-    async def _own(self, token: str, header: dict[str, Any], kid: str) -> dict[str, Any]:
+    async def _own(self, token: str, header: dict[str, Any], kid: str, unverified: dict[str, Any]) -> dict[str, Any]:
         key = self.own.keys.verifying.get(kid)
         if key is None:
             raise InvalidTokenError("the token's key id is not one of the gateway's keys", kid=kid[:64])
         if str(header.get("typ", "")).lower() not in _ACCEPTED_TYPES:
             raise InvalidTokenError("the token is not an access token: its typ header must be at+jwt", kid=kid)
         claims = jwt.verify(
-            token, header, key, issuer=self.own.issuer, audience=self.own.audience, leeway_s=self.leeway_s
+            token,
+            header,
+            key,
+            issuer=self.own.issuer,
+            audience=self.own.audience,
+            leeway_s=self.leeway_s,
+            unverified_claims=unverified,
         )
         token_id = claims.get("jti")
         if not isinstance(token_id, str):
@@ -117,20 +126,44 @@ class TokenVerifier:
         return claims
 
     async def verify(self, token: str) -> Principal:
-        """Verify a bearer token and build its principal; raise InvalidTokenError."""
+        """Verify a bearer token and build its principal; raise InvalidTokenError.
+
+        A token verified before comes from the cache while it is valid; revocation of the
+        gateway's own tokens is still checked on every call.
+        """
+        cached = self.cache.get(token)
+        if cached is not None:
+            if cached.issuer == self.own.issuer and await self.revocations.is_revoked(str(cached.token_id)):
+                raise InvalidTokenError("the token has been revoked")
+            return cached
+        principal = await self._verify_signed(token)
+        if principal.expires_at is not None:
+            self.cache.put(token, principal, principal.expires_at + self.leeway_s)
+        return principal
+
+    async def _verify_signed(self, token: str) -> Principal:
         header = jwt.read_header(token)
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise InvalidTokenError("the token header has no kid; the gateway selects keys by kid")
-        issuer = jwt.read_claims(token).get("iss")
+        unverified = jwt.read_claims(token)
+        issuer = unverified.get("iss")
         if issuer == self.own.issuer:
-            return self._client_principal(await self._own(token, header, kid))
+            return self._client_principal(await self._own(token, header, kid, unverified))
         external = self.external.get(issuer) if isinstance(issuer, str) else None
         if external is None:
             raise InvalidTokenError("the token's issuer is not one this gateway trusts")
         key = await external.key_for(kid)
         config = external.config
-        claims = jwt.verify(token, header, key, issuer=config.issuer, audience=config.audience, leeway_s=self.leeway_s)
+        claims = jwt.verify(
+            token,
+            header,
+            key,
+            issuer=config.issuer,
+            audience=config.audience,
+            leeway_s=self.leeway_s,
+            unverified_claims=unverified,
+        )
         scopes = (_string_set(claims.get(config.scopes_claim)) | frozenset(config.default_scopes)) & self.known_scopes
         farms = _string_set(claims.get(config.farms_claim)) if config.farms_claim else frozenset()
         organizations = (

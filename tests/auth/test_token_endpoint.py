@@ -238,6 +238,10 @@ async def test_introspect_needs_client_auth(auth_gateway: AuthGateway):
 async def test_revoked_token_rejected(auth_gateway: AuthGateway):
     client = await auth_gateway.register("farms:read")
     token = await fetch_token(auth_gateway, client)
+    async with httpx.AsyncClient() as http:
+        first = await http.post(
+            f"{auth_gateway.url}/graphql", json={"query": FARMS_QUERY}, headers={"Authorization": f"Bearer {token}"}
+        )
     revoke = await post_form(f"{auth_gateway.url}/oauth/revoke", {"token": token}, (client.client_id, client.secret))
     async with aiohttp.ClientSession() as http:
         async with http.post(
@@ -248,6 +252,7 @@ async def test_revoked_token_rejected(auth_gateway: AuthGateway):
         f"{auth_gateway.url}/oauth/introspect", {"token": token}, (client.client_id, client.secret)
     )
 
+    assert first.status_code == 200
     assert revoke.status_code == 200
     assert status == 401
     assert 'error="invalid_token"' in challenge
