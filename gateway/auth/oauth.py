@@ -47,6 +47,11 @@ JWKS_PATH = "/.well-known/jwks.json"
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 
 
+def _printable(text: str) -> str:
+    """Keep only the characters RFC 6749 §5.2 allows in error_description, at most 200 of them."""
+    return "".join(char for char in text if 0x20 <= ord(char) <= 0x7E and char not in '"\\')[:200]
+
+
 def _error_response(error: OAuth2Error) -> Response:
     status, body, headers = error()
     merged = {name: value for name, value in headers if name.lower() != "content-type"}
@@ -108,7 +113,7 @@ class AuthorizationServer:
             # then adds the WWW-Authenticate challenge; failed form credentials get 400.
             if challenge:
                 error.status_code = 401
-            audit_denied(None, client_id or "-", request.url.path, "invalid_client")
+            audit_denied(None, _printable(client_id or "-")[:64], request.url.path, "invalid_client")
             return error
 
         if not client_id or secret is None:
@@ -134,8 +139,10 @@ class AuthorizationServer:
             requested = scope_to_list(form.get("scope")) or list(client.scopes)
             not_granted = [scope for scope in requested if scope not in client.scopes]
             if not_granted:
-                audit_denied(None, client.client_id, "oauth.token", f"invalid_scope {' '.join(not_granted)}")
-                raise InvalidScopeError(f"the client may not request: {' '.join(not_granted)}")
+                audit_denied(
+                    None, client.client_id, "oauth.token", f"invalid_scope {_printable(' '.join(not_granted))}"
+                )
+                raise InvalidScopeError(f"the client may not request: {_printable(' '.join(not_granted))}")
             issued = self.issuer.issue(client, requested)
         except OAuth2Error as exc:
             return _error_response(exc)

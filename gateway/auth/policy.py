@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 
+from common.errors import AuthConfigError
 from gateway.settings import SUBSYSTEMS, Settings
 from resolvers.permissions import ALL_SCOPES
 
@@ -46,6 +47,11 @@ def anonymous_scopes(settings: Settings) -> frozenset[str] | None:
         logger.info("anonymous callers are rejected (%s); send an access token", reason)
         return None
     scopes = ALL_SCOPES if settings.auth_anonymous_scopes is None else frozenset(settings.auth_anonymous_scopes)
+    unknown = sorted(scopes - ALL_SCOPES)
+    if unknown:
+        raise AuthConfigError(
+            f"FISHWATCH_AUTH_ANONYMOUS_SCOPES names unknown scopes {unknown}; known: {' '.join(sorted(ALL_SCOPES))}"
+        )
     logger.warning(
         "ANONYMOUS ACCESS IS ON (%s): callers without a token get scopes %s and see every farm; "
         "set FISHWATCH_AUTH_ANONYMOUS=off before exposing this gateway",

@@ -150,6 +150,18 @@ async def test_scope_not_granted_invalid_scope(auth_gateway: AuthGateway):
     assert "alerts:write" in response.json()["error_description"]
 
 
+async def test_scope_with_quotes_invalid_scope(auth_gateway: AuthGateway):
+    client = await auth_gateway.register("farms:read")
+    response = await post_form(
+        auth_gateway.token_url,
+        {"grant_type": "client_credentials", "scope": 'farms:read "x\\y'},
+        (client.client_id, client.secret),
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_scope", "error_description": "the client may not request: xy"}
+
+
 async def test_repeated_parameter_invalid_request(auth_gateway: AuthGateway):
     client = await auth_gateway.register()
     async with httpx.AsyncClient() as http:
