@@ -1,9 +1,9 @@
 """Benchmark the cost that authentication adds to one request once keys are cached.
 
-Measures, per request, what the gateway does for a bearer token before any GraphQL runs: parse
-the Authorization header, read the JWS header, pick the key by `kid`, verify the signature and
-the claims, check revocation (for the gateway's own tokens, in memory), build the principal, and
-check one field's scopes. Three token kinds: the gateway's own RS256 access token, and RS256 and
+Measures, per request, the work the gateway does for a bearer token before any GraphQL runs. It
+parses the Authorization header, reads the JWS header and picks the key by `kid`. It verifies the
+signature and the claims, checks revocation (for the gateway's own tokens, in memory), builds the
+principal, and checks one field's scopes. Three token kinds: the gateway's own RS256 access token, and RS256 and
 ES256 tokens of an external identity provider whose JWKS an aiohttp server on loopback serves
 (fetched once before timing starts).
 

@@ -3,8 +3,8 @@
 A field declares the scopes it needs with `requires_scopes(...)`. That adds the
 `@requiresScopes(scopes: [...])` directive to the published schema and checks the caller's
 scopes before the resolver runs, raising FORBIDDEN with the missing scopes. Tenancy: a caller
-sees only the farms its principal names (by farm id or organization id); every resolver that
-takes a farm, enclosure or alert id checks it with the helpers below, and an object of another
+sees only the farms its principal names, by farm id or organization id. Every resolver that
+takes a farm, enclosure or alert id checks it with the helpers below. An object of another
 tenant is reported exactly like one that does not exist.
 """
 
@@ -22,7 +22,7 @@ from strawberry.types.field import StrawberryField
 from common.errors import ForbiddenError, MissingTokenError
 from resolvers.context import GatewayInfo
 
-# Every scope the gateway knows, with what it grants. `fishwatch clients create --scopes` and the
+# Every scope the gateway defines, with what it grants. `fishwatch clients create --scopes` and the
 # identity-provider claims use these names.
 SCOPES: dict[str, str] = {
     "farms:read": "organizations, farms, enclosures, stocks, readings, observations, harvests",
@@ -41,7 +41,7 @@ ALL_SCOPES = frozenset(SCOPES)
 
 
 class CallerPrincipal(Protocol):
-    """What resolvers read of `gateway.auth.principal.Principal`."""
+    """The attributes of `gateway.auth.principal.Principal` that resolvers read."""
 
     @property
     def kind(self) -> str: ...

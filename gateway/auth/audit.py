@@ -1,8 +1,9 @@
 """Audit records: every mutation and every denied request, one log line each.
 
 Records go to the `fishwatch.audit` logger so operators can route them apart from the rest. They
-name the caller, the operation, the outcome and the request id (stamped on every record by
-`common.context`); they never contain a token, secret or Authorization header.
+name the caller, the operation and the outcome, and `common.context` stamps the request id on
+every record. Callers pass ids and error codes only, never a token, secret or Authorization
+header.
 """
 
 from __future__ import annotations

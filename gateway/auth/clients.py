@@ -1,7 +1,7 @@
 """Registered OAuth clients (third parties and subsystems) and where they are stored.
 
 Secrets are stored only as salted scrypt hashes. The file store suits one process with the
-embedded defaults; with Redis, every replica and the CLI see the same clients at once.
+embedded defaults. With Redis, every replica and the CLI read the same clients at once.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class ClientRecord(BaseModel):
 
 
 class ClientStore(Protocol):
-    """Where client records live."""
+    """Storage of client records."""
 
     async def get(self, client_id: str) -> ClientRecord | None: ...
     async def put(self, record: ClientRecord) -> None: ...

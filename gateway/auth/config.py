@@ -7,7 +7,6 @@ from typing import Literal
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 CallerKind = Literal["anonymous", "user", "client", "subsystem"]
-CALLER_KINDS: tuple[CallerKind, ...] = ("anonymous", "user", "client", "subsystem")
 
 
 class IssuerSettings(BaseModel):

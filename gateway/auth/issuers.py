@@ -1,8 +1,8 @@
 """Signing keys of external identity providers, fetched from their JWKS URLs and cached.
 
 Keys are fetched on first use and again after `refresh_s`. A token whose `kid` is not cached
-triggers a refetch, but at most one per `min_refetch_s` per issuer however many requests carry
-unknown key ids: concurrent requests wait for the one fetch in flight, and later ones within the
+triggers a refetch, but at most one per `min_refetch_s` per issuer, however many requests carry
+unknown key ids. Concurrent requests wait for the one fetch in flight, and later ones within the
 interval are rejected from the cache. A failed fetch keeps the keys fetched before.
 """
 
@@ -48,7 +48,6 @@ class IssuerKeys:
         self.keys: dict[str, VerificationKey] = {}
         self.fetched_at: float | None = None
         self.last_attempt: float | None = None
-        self.fetch_count = 0
         self._lock = asyncio.Lock()
 
     async def key_for(self, kid: str) -> VerificationKey:
@@ -88,7 +87,6 @@ class IssuerKeys:
                 return
             self.keys = keys
             self.fetched_at = time.monotonic()
-            self.fetch_count += 1
             logger.info(
                 "JWKS fetched for issuer %s from %s: %d usable key(s) in %.1f ms (%s)",
                 self.config.issuer,
@@ -103,7 +101,7 @@ class IssuerKeys:
         try:
             async with self.session.get(url, timeout=timeout, allow_redirects=False) as response:
                 if response.status != 200:
-                    raise JWKSFetchError(f"{url} answered HTTP {response.status}")
+                    raise JWKSFetchError(f"{url} returned HTTP {response.status}")
                 body = await response.content.read(self.options.max_bytes + 1)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise JWKSFetchError(f"GET {url} failed: {exc!r}") from exc

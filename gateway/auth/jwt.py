@@ -1,8 +1,9 @@
 """JWS signing and verification: the only module that imports python-jose.
 
-python-jose is barely maintained, so the rest of the gateway sees only this module's types and
-`InvalidTokenError`. Each key carries the one algorithm its configuration names; verification
-passes that algorithm alone to python-jose, so a token's `alg` header can choose nothing.
+python-jose is barely maintained, so the rest of the gateway uses only this module's types and
+`InvalidTokenError`. Each key carries the algorithms its configuration allows. Verification
+passes python-jose one of them alone, with the key built for it, so a token's `alg` header can
+only pick among what configuration allows for that key.
 A token's header is read only to pick a configured key by `kid`. A token that names a key of its
 own (`jwk`, `jku`, `x5u`, `x5c`) is rejected before any key is looked up.
 """
@@ -62,19 +63,6 @@ def thumbprint(public_jwk: dict[str, Any]) -> str:
     members = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y")}[public_jwk["kty"]]
     canonical = json.dumps({name: public_jwk[name] for name in members}, separators=(",", ":"), sort_keys=True)
     return _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
-
-
-def check_algorithms(algorithms: list[str] | tuple[str, ...], where: str) -> tuple[str, ...]:
-    """Reject `none`, HMAC and unknown algorithms in a configured allow-list."""
-    if not algorithms:
-        raise AuthConfigError(f"{where} allows no algorithm; list one of {sorted(SUPPORTED_ALGORITHMS)}")
-    unsupported = [name for name in algorithms if name not in SUPPORTED_ALGORITHMS]
-    if unsupported:
-        raise AuthConfigError(
-            f"{where} allows {unsupported}, which the gateway does not accept; "
-            f"use asymmetric algorithms only: {sorted(SUPPORTED_ALGORITHMS)}"
-        )
-    return tuple(algorithms)
 
 
 def _public_jwk(private_pem: bytes) -> tuple[dict[str, Any], str]:

@@ -1,7 +1,7 @@
 """The built-in authorization server's key ring: one key signs, every listed key verifies.
 
 Rotation: put the new key's file first in `oauth_signing_key_files` and keep the old one after
-it. New tokens are signed with the new key; tokens signed with the old key still verify, and its
+it. New tokens are signed with the new key. Tokens signed with the old key still verify, and its
 public half stays in the JWKS, until the old file is removed. Remove it once `oauth_token_ttl_s`
 has passed since the switch, because by then every token it signed has expired.
 """

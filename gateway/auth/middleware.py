@@ -1,8 +1,8 @@
 """ASGI middleware: rate limits, bearer-token authentication and route scopes for HTTP requests.
 
-Steps per request: count it against the client IP's limit (before any token work, so floods
-of forged tokens cost little), authenticate the bearer token into a `Principal`, count it
-against the caller's own limit, check the route's scope, and hand the principal on in
+Steps per request: count it against the client IP's limit, before any token work, so floods of
+forged tokens cost little. Then authenticate the bearer token into a `Principal`, count the
+request against the caller's own limit, check the route's scope, and hand the principal on in
 `scope["state"]["principal"]`. Rejections get 401, 403 or 429 with a GraphQL-shaped JSON body
 and, for 401 and 403, a `WWW-Authenticate: Bearer` challenge (RFC 6750 §3). WebSocket
 connections pass through: they authenticate in `connection_init` (see `gateway.auth.websocket`).

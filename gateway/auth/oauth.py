@@ -205,7 +205,7 @@ class AuthorizationServer:
         except OAuth2Error as exc:
             return _error_response(exc)
         claims = await self._token_claims(token)
-        # RFC 7009 §2.2: an invalid or unknown token also gets 200, so the answer reveals nothing.
+        # RFC 7009 §2.2: an invalid or unknown token also gets 200, so the response reveals nothing.
         if claims is not None and claims.get("client_id") == client.client_id:
             await self.verifier.revocations.revoke(str(claims["jti"]), float(claims["exp"]))
             audit_event("token revoked", client.client_id, "oauth.revoke", "ok", jti=claims["jti"])

@@ -19,7 +19,7 @@ def query_hash(query: str) -> str:
 
 
 class PersistedQueryStore(Protocol):
-    """Where registered query documents live, keyed by their hash."""
+    """Storage of registered query documents, keyed by their hash."""
 
     async def get(self, sha256: str) -> str | None: ...
     async def put(self, sha256: str, query: str) -> None: ...

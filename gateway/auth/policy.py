@@ -1,4 +1,4 @@
-"""Who may call without a token, and with which scopes."""
+"""The anonymous-access policy: whether callers without a token are allowed, and their scopes."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from gateway.auth.config import CallerKind
 
 @dataclass(frozen=True)
 class Principal:
-    """Who calls, what it may do (`scopes`) and which tenants' data it may see.
+    """The caller: its kind and identity, its `scopes`, and the tenants whose data it may see.
 
     `farm_ids` and `organization_ids` of None mean every farm; empty sets mean none. A farm is
     visible when its id is in `farm_ids` or its organization is in `organization_ids`.

@@ -1,4 +1,4 @@
-"""Redaction of credentials in every log record, whoever logs it.
+"""Redaction of credentials in every log record, from the gateway's loggers and libraries' alike.
 
 The gateway's own code never logs a token or secret, but libraries may: at DEBUG, the
 websockets protocol that uvicorn runs logs every frame, shortened in the middle, and
@@ -20,7 +20,7 @@ _PATTERNS = (
     re.compile(r"(?i)(client_secret=)[^&\s\"']+"),
     re.compile(r"(?i)(\"authorization\"\s*:\s*\")[^\"]*"),
 )
-# How the websockets library logs a frame received ("<") or sent (">"), with the frame as argument.
+# Formats the websockets library logs a received ("<") or sent (">") frame with, the frame as argument.
 _FRAME_MESSAGES = ("< %s", "> %s")
 _MARKERS = ("eyJ", "earer", "asic ", "ecret", "uthorization")
 _installed = False

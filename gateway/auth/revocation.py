@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 
 class RevocationList(Protocol):
-    """Where revoked token ids live; `revoke` keeps each entry until `expires_at` (Unix seconds)."""
+    """Storage of revoked token ids; `revoke` keeps each entry until `expires_at` (Unix seconds)."""
 
     async def revoke(self, token_id: str, expires_at: float) -> None: ...
     async def is_revoked(self, token_id: str) -> bool: ...
@@ -24,8 +24,8 @@ class MemoryRevocationList:
         now = time.time()
         if len(self.entries) >= self.max_entries:
             self.entries = {jti: until for jti, until in self.entries.items() if until > now}
-        # NOTE: a full list that holds only live entries still takes this one; the bound guards
-        # against unbounded growth from expired entries, and revocations are rare admin actions.
+        # NOTE: a full list that holds only live entries still takes this one. The bound only
+        # drops expired entries, because revocations are rare admin actions.
         self.entries[token_id] = expires_at
 
     async def is_revoked(self, token_id: str) -> bool:

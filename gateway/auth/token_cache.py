@@ -2,7 +2,7 @@
 
 The key is the whole token string, signature included, so a changed token never matches. An
 entry is used until the token expires (plus the leeway) or `ttl_s` after it was verified,
-whichever comes first; the TTL bounds how long a token signed by a key that its identity
+whichever comes first. The TTL bounds how long a token signed by a key that its identity
 provider has since withdrawn stays accepted. Revocation is not cached (see `TokenVerifier`).
 """
 

@@ -4,8 +4,8 @@ The middleware accepts the handshake itself with the subprotocol the GraphQL end
 pick, reads the first message and requires it to be `connection_init` whose payload carries
 `Authorization: Bearer <token>` (the handshake's own Authorization header also counts). A bad
 or missing token closes the connection with 4403 on both graphql-transport-ws and graphql-ws,
-and any other first message closes it (4401 on graphql-transport-ws, as that protocol says;
-4403 on graphql-ws), so no operation runs before authentication. Then the endpoint receives the
+and any other first message closes it (4401 on graphql-transport-ws, as that protocol requires,
+and 4403 on graphql-ws), so no operation runs before authentication. Then the endpoint receives the
 handshake and `connection_init` replayed, with the principal in `scope["state"]`.
 
 While the connection is open, a watchdog closes it with 4403 when the token expires or is

@@ -3,9 +3,6 @@ clients, and helpers to sign tokens with keys generated in the test."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,23 +98,6 @@ async def auth_gateway(sandbox_urls: SandboxUrls, auth_files: tuple[Path, Path])
 def auth_redis_url() -> Iterator[str]:
     with redis_url_for_tests() as url:
         yield url
-
-
-def now_s() -> int:
-    return int(time.time())
-
-
-def unique_id() -> str:
-    return uuid.uuid4().hex
-
-
-async def eventually(check: Any, timeout_s: float = 5.0) -> None:
-    """Poll an async predicate until it holds or `timeout_s` passes."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """Tenancy and scopes: a caller sees only its farms through every query and mutation path, and
-another tenant's object answers exactly like a missing one."""
+another tenant's object is reported exactly like a missing one."""
 
 from __future__ import annotations
 
