@@ -19,6 +19,7 @@ from common.context import install_request_id_factory
 from connectors.registry import Connectors
 from gateway.auth.guard import OperationGuard
 from gateway.auth.middleware import AuthenticationMiddleware
+from gateway.auth.operation_policy import operation_policy_extension
 from gateway.auth.redaction import install_log_redaction
 from gateway.auth.routes import oauth_routes
 from gateway.auth.runtime import AuthServices
@@ -68,7 +69,15 @@ class Services:
 
 def create_schema(settings: Settings) -> strawberry.Schema:
     return build_schema(
-        max_depth=settings.max_query_depth, max_aliases=settings.max_query_aliases, max_tokens=settings.max_query_tokens
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_query_aliases,
+        max_tokens=settings.max_query_tokens,
+        # Introspection policy and cost limit for WebSocket operations; HTTP applies them in OperationGuard.
+        extra_extensions=[
+            operation_policy_extension(
+                settings.introspection_callers, settings.max_query_cost, settings.max_query_list_size
+            )
+        ],
     )
 
 

@@ -2,8 +2,8 @@
 
 Each field that returns an object or a list of objects adds the number of objects it may return,
 times the number of parents it resolves on. A field with a `first` argument may return `first`
-items: a literal or a variable, else the argument's default. The `edges` and `nodes` of a
-connection add nothing more, because `first` counted them. Other lists count `list_size`
+items: a literal or a variable, else the argument's default. The `edges` and `nodes` lists of a
+connection do not multiply again, because `first` counted their items. Other lists count `list_size`
 items. Scalar fields cost nothing. Fragment spreads are counted at every use; a fragment cycle
 stops the walk (validation reports the cycle itself).
 """

@@ -224,3 +224,41 @@ async def test_connection_limit_per_client(ws_gateway: AuthGateway):
     await third.close()
 
     assert code == 4429
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_introspection_over_ws_forbidden(ws_gateway: AuthGateway, protocol: str):
+    token, _ = await client_token(ws_gateway, "events:subscribe", ["*"])
+    socket = await open_subscription(
+        ws_gateway, protocol, token, 'subscription { alerts { alertId __type(name: "Farm") { name } } }'
+    )
+    try:
+        message = await next_payload(socket)
+    finally:
+        await socket.close()
+
+    payload = message["payload"]
+    errors = payload if isinstance(payload, list) else payload.get("errors", [payload])
+    assert errors[0]["extensions"]["reason"] == "INTROSPECTION_DISABLED"
+
+
+async def test_cost_limit_over_ws(sandbox_urls: SandboxUrls, auth_files: tuple[Path, Path]):
+    clients_file, key_file = auth_files
+    query = "query Farms { farms(first: 5) { edges { node { id } } } }"
+    async with serve_gateway(**subsystem_settings(sandbox_urls), auth_anonymous="on", max_query_cost=5) as running:
+        gateway = AuthGateway(running, clients_file, key_file)
+        socket = await websockets.connect(ws_url(gateway), subprotocols=["graphql-transport-ws"])
+        await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await asyncio.wait_for(socket.recv(), 5)
+        await socket.send(json.dumps(start_message("graphql-transport-ws", query)))
+        message = await next_payload(socket)
+        await socket.close()
+
+    # farms counts 5 items, and each item's edge and node count 1 more each: 5 + 5 * 2.
+    assert message["type"] == "error"
+    assert message["payload"][0]["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "cost",
+        "maximum": 5,
+        "cost": 15,
+    }

@@ -1,0 +1,74 @@
+"""The introspection policy and the cost limit for operations that Strawberry runs itself.
+
+The HTTP handler applies both in `guard.OperationGuard`. Operations over WebSocket go through
+Strawberry's own pipeline instead, so this schema extension adds a validation rule per operation
+that knows the caller (`context.principal`) and the operation's variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import ASTValidationRule, FragmentDefinitionNode, GraphQLError, OperationDefinitionNode, ValidationContext
+from strawberry.extensions import SchemaExtension
+
+from gateway.auth.config import CallerKind
+from gateway.auth.cost import operation_cost
+from gateway.auth.guard import uses_introspection
+
+
+def operation_policy_extension(
+    introspection_callers: list[CallerKind], max_cost: int, list_size: int
+) -> type[SchemaExtension]:
+    """Build the schema extension class for these settings."""
+
+    class OperationPolicy(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            context = self.execution_context
+            principal = getattr(context.context, "principal", None)
+            variables = dict(context.variables or {})
+            context.validation_rules = (*context.validation_rules, _policy_rule(principal, variables))
+            yield
+
+    def _policy_rule(principal: Any, variables: dict[str, Any]) -> type[ASTValidationRule]:
+        class OperationPolicyRule(ASTValidationRule):
+            def __init__(self, context: ValidationContext) -> None:
+                super().__init__(context)
+                self.schema = context.schema
+                self.fragments = {
+                    definition.name.value: definition
+                    for definition in context.document.definitions
+                    if isinstance(definition, FragmentDefinitionNode)
+                }
+
+            def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
+                name = node.name.value if node.name else "anonymous"
+                kind = getattr(principal, "kind", None)
+                if kind is not None and kind not in introspection_callers and uses_introspection(self.context.document):
+                    self.report_error(
+                        GraphQLError(
+                            f"introspection is disabled for {kind} callers; the schema is published as schema.graphql",
+                            node,
+                            extensions={"code": "FORBIDDEN", "reason": "INTROSPECTION_DISABLED"},
+                        )
+                    )
+                cost = operation_cost(self.schema, self.fragments, node, variables, list_size, max_cost)
+                if cost > max_cost:
+                    self.report_error(
+                        GraphQLError(
+                            f"operation '{name}' costs {cost}, more than the limit of {max_cost}; ask for fewer "
+                            "items with smaller `first` arguments or fewer nested lists",
+                            node,
+                            extensions={
+                                "code": "QUERY_TOO_COMPLEX",
+                                "limit": "cost",
+                                "maximum": max_cost,
+                                "cost": cost,
+                            },
+                        )
+                    )
+
+        return OperationPolicyRule
+
+    return OperationPolicy
