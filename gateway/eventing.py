@@ -213,12 +213,16 @@ class SubscriptionEndpoint(GraphQL):
             closed = True
 
             async def send_close() -> None:
-                # The send waits until the client reads again, because the server's write buffer
-                # is full; past the timeout uvicorn's ping timeout ends the connection instead.
+                # The close frame goes out only once the client reads again, because uvicorn waits
+                # until the server's write buffer drains before each send. A client that never reads
+                # again is dropped by uvicorn's ping timeout instead, without a close frame.
                 try:
                     await asyncio.wait_for(websocket.close(code=code, reason=reason), self._close_timeout_s)
                 except TimeoutError:
-                    logger.warning("slow subscriber did not take its close frame within %.1f s", self._close_timeout_s)
+                    logger.warning(
+                        "slow subscriber did not read its close frame within subscriber_close_timeout_s (%.1f s)",
+                        self._close_timeout_s,
+                    )
                 except RuntimeError:
                     pass  # Already closed by the client or the server.
 

@@ -108,5 +108,13 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0, wha
         await asyncio.sleep(0.01)
 
 
-def subscriber_count(gateway: RunningGateway) -> int:
-    return len(gateway.services.bus.fanout.all())
+def subscriber_count(gateway: RunningGateway, types_prefix: str = "") -> int:
+    """Count the bus's local subscriptions, optionally those whose type filters start with a prefix.
+
+    The workflow engine subscribes for its event triggers too, so tests count their own kind.
+    """
+    return sum(
+        1
+        for subscription in gateway.services.bus.fanout.all()
+        if not types_prefix or any(type_filter.startswith(types_prefix) for type_filter in subscription.filter.types)
+    )

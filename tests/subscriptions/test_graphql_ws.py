@@ -51,9 +51,13 @@ async def subscribed(
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_alerts_live(bus_gateway: RunningGateway, http: aiohttp.ClientSession, protocol: str) -> None:
+    before = subscriber_count(bus_gateway, "com.fishwatch.alert.")
     async with subscribed(bus_gateway, ALERTS, {"farm": "farm-001", "min": "WARNING"}, protocol) as stream:
         first = asyncio.ensure_future(next_of(stream))
-        await wait_until(lambda: subscriber_count(bus_gateway) == 1, what="the subscription to attach")
+        await wait_until(
+            lambda: subscriber_count(bus_gateway, "com.fishwatch.alert.") >= before + 1,
+            what="the subscription to attach",
+        )
         await post_event(http, bus_gateway, alert_event("a-info", severity="info"))
         await post_event(http, bus_gateway, alert_event("a-other-farm", farm="farm-002"))
         position = await post_event(http, bus_gateway, alert_event("a-warn"))
