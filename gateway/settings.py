@@ -110,6 +110,7 @@ class Settings(BaseModel):
     oauth_token_ttl_s: int = Field(3600, ge=60, le=86400)
     oauth_signing_key_files: list[str] = Field(default_factory=list)  # PEM; the first signs
     oauth_clients_file: str = "fishwatch-clients.json"
+    oauth_max_concurrent_secret_checks: int = Field(4, ge=1)  # scrypt checks running at once per process
 
     # Abuse limits. Counters live in auth_redis_url when set, so replicas share them.
     rate_limit_window_s: int = Field(60, ge=1, le=3600)

@@ -68,12 +68,16 @@ class AuthorizationServer:
         verifier: TokenVerifier,
         scopes_supported: list[str],
         max_form_bytes: int = 8192,
+        max_concurrent_secret_checks: int = 4,
     ) -> None:
         self.clients = clients
         self.issuer = issuer
         self.verifier = verifier
         self.scopes_supported = scopes_supported
         self.max_form_bytes = max_form_bytes
+        # Each scrypt check takes tens of milliseconds of CPU; bounding them keeps a flood of token
+        # requests from starving GraphQL requests on the same process.
+        self.secret_checks = asyncio.Semaphore(max_concurrent_secret_checks)
 
     async def _form(self, request: Request) -> dict[str, str]:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -121,7 +125,8 @@ class AuthorizationServer:
         client = await self.clients.get(client_id)
         # The hash is checked even for unknown clients, so timing does not tell which ids exist.
         stored = client.secret_hash if client is not None else dummy_hash()
-        matches = await asyncio.to_thread(verify_secret, secret, stored)
+        async with self.secret_checks:
+            matches = await asyncio.to_thread(verify_secret, secret, stored)
         if client is None or not matches or client.disabled:
             raise reject("client authentication failed", challenge=used_basic)
         return client

@@ -2,7 +2,7 @@
 
 The HTTP handler applies both in `guard.OperationGuard`. Operations over WebSocket go through
 Strawberry's own pipeline instead, so this schema extension adds a validation rule per operation
-that knows the caller (`context.principal`) and the operation's variables.
+that reads the caller (`context.principal`) and the operation's variables.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gateway.auth.config import CallerKind
 
@@ -24,7 +24,6 @@ class Principal:
     token_id: str | None = None
     issuer: str | None = None
     expires_at: float | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def sees_all_farms(self) -> bool:

@@ -89,7 +89,13 @@ class AuthServices:
         issuers = [IssuerKeys(config, session, options) for config in settings.auth_issuers] if session else []
         cache = VerifiedTokenCache(settings.auth_token_cache_size, settings.auth_token_cache_ttl_s)
         verifier = TokenVerifier(issuer, revocations, issuers, ALL_SCOPES, settings.auth_leeway_s, cache)
-        server = AuthorizationServer(client_store_for(settings, redis), issuer, verifier, sorted(SCOPES))
+        server = AuthorizationServer(
+            client_store_for(settings, redis),
+            issuer,
+            verifier,
+            sorted(SCOPES),
+            max_concurrent_secret_checks=settings.oauth_max_concurrent_secret_checks,
+        )
         return cls(settings, verifier, server, limiter, persisted, anonymous_scopes(settings), issuers, session, redis)
 
     async def close(self) -> None:

@@ -126,3 +126,30 @@ async def idp_gateway(
         rate_limit_client_requests=100_000,
     ) as running:
         yield AuthGateway(running, clients_file, key_file)
+
+
+async def find_alert(gateway: AuthGateway, farm: str, status: str | None = None) -> tuple[str, str]:
+    """Return the id and status of the newest alert of `farm` (in `status` when given).
+
+    The sandbox generates alerts relative to the current time, so tests look ids up rather than
+    hard-code them.
+    """
+    import httpx
+
+    client = await gateway.register("alerts:read", farms=["*"])
+    async with httpx.AsyncClient() as http:
+        token = (
+            await http.post(
+                gateway.token_url, data={"grant_type": "client_credentials"}, auth=(client.client_id, client.secret)
+            )
+        ).json()["access_token"]
+        statuses = f", status: [{status}]" if status else ""
+        response = await http.post(
+            f"{gateway.url}/graphql",
+            json={
+                "query": f'{{ alerts(farmId: "{farm}", first: 1{statuses}) {{ edges {{ node {{ id status }} }} }} }}'
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    node = response.json()["data"]["alerts"]["edges"][0]["node"]
+    return str(node["id"]), str(node["status"])

@@ -11,9 +11,16 @@ import httpx
 import pytest
 import websockets
 
-from tests.auth.conftest import AuthGateway
+from tests.auth.conftest import AuthGateway, find_alert
 
-MUTATION = 'mutation Resolve { resolveAlert(id: "alr-000193", actor: "ops") { status } }'
+MUTATION = 'mutation Resolve($id: ID!) { resolveAlert(id: $id, actor: "ops") { status } }'
+
+
+@pytest.fixture(scope="module")
+async def resolved_alert(auth_gateway: AuthGateway) -> str:
+    """A resolved alert: resolving it again is a no-op, so the shared sandbox stays as it was."""
+    alert_id, _ = await find_alert(auth_gateway, "farm-001", "RESOLVED")
+    return alert_id
 
 
 def audit_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -29,13 +36,13 @@ async def token_for(gateway: AuthGateway, scopes: str) -> tuple[str, str, str]:
     return str(response.json()["access_token"]), client.client_id, client.secret
 
 
-async def test_mutation_audited(auth_gateway: AuthGateway, caplog: pytest.LogCaptureFixture):
+async def test_mutation_audited(auth_gateway: AuthGateway, resolved_alert: str, caplog: pytest.LogCaptureFixture):
     token, client_id, _ = await token_for(auth_gateway, "alerts:write farms:read")
     caplog.set_level(logging.INFO)
     async with httpx.AsyncClient() as http:
         response = await http.post(
             f"{auth_gateway.url}/graphql",
-            json={"query": MUTATION},
+            json={"query": MUTATION, "variables": {"id": resolved_alert}},
             headers={"Authorization": f"Bearer {token}", "X-Request-ID": "audit-req-1"},
         )
 
@@ -48,13 +55,15 @@ async def test_mutation_audited(auth_gateway: AuthGateway, caplog: pytest.LogCap
     assert record.request_id == "audit-req-1"  # type: ignore[attr-defined]
 
 
-async def test_forbidden_mutation_audited(auth_gateway: AuthGateway, caplog: pytest.LogCaptureFixture):
+async def test_forbidden_mutation_audited(
+    auth_gateway: AuthGateway, resolved_alert: str, caplog: pytest.LogCaptureFixture
+):
     token, client_id, _ = await token_for(auth_gateway, "farms:read")
     caplog.set_level(logging.INFO)
     async with httpx.AsyncClient() as http:
         await http.post(
             f"{auth_gateway.url}/graphql",
-            json={"query": MUTATION},
+            json={"query": MUTATION, "variables": {"id": resolved_alert}},
             headers={"Authorization": f"Bearer {token}", "X-Request-ID": "audit-req-2"},
         )
 
@@ -96,7 +105,7 @@ def test_redact_credentials():
     )
 
 
-async def test_no_secret_in_logs(auth_gateway: AuthGateway, caplog: pytest.LogCaptureFixture):
+async def test_no_secret_in_logs(auth_gateway: AuthGateway, resolved_alert: str, caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.DEBUG)
     client = await auth_gateway.register("farms:read alerts:write events:subscribe")
     secrets: list[str] = [client.secret, base64.b64encode(f"{client.client_id}:{client.secret}".encode()).decode()]
@@ -119,13 +128,25 @@ async def test_no_secret_in_logs(auth_gateway: AuthGateway, caplog: pytest.LogCa
         secrets.extend(tokens)
         # Queries, a mutation, a forged token, introspection and revocation with real tokens.
         for token in tokens:
-            await http.post(f"{url}/graphql", json={"query": MUTATION}, headers={"Authorization": f"Bearer {token}"})
+            await http.post(
+                f"{url}/graphql",
+                json={"query": MUTATION, "variables": {"id": resolved_alert}},
+                headers={"Authorization": f"Bearer {token}"},
+            )
         forged = tokens[0][:-8] + "AAAAAAAA"
         secrets.append(forged)
-        await http.post(f"{url}/graphql", json={"query": MUTATION}, headers={"Authorization": f"Bearer {forged}"})
+        await http.post(
+            f"{url}/graphql",
+            json={"query": MUTATION, "variables": {"id": resolved_alert}},
+            headers={"Authorization": f"Bearer {forged}"},
+        )
         await http.post(f"{url}/oauth/introspect", data={"token": tokens[0]}, auth=(client.client_id, client.secret))
         await http.post(f"{url}/oauth/revoke", data={"token": tokens[1]}, auth=(client.client_id, client.secret))
-        await http.post(f"{url}/graphql", json={"query": MUTATION}, headers={"Authorization": f"Bearer {tokens[1]}"})
+        await http.post(
+            f"{url}/graphql",
+            json={"query": MUTATION, "variables": {"id": resolved_alert}},
+            headers={"Authorization": f"Bearer {tokens[1]}"},
+        )
     # A WebSocket authenticated in connection_init, and one with a revoked token.
     for token in tokens:
         async with websockets.connect(

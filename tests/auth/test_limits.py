@@ -264,3 +264,24 @@ async def test_anonymous_graphiql_on_embedded_default(gateway: RunningGateway):
 
     assert page.status_code == 200
     assert "graphiql" in page.text.lower()
+
+
+async def test_persisted_queries_shared_by_replicas(
+    sandbox_urls: SandboxUrls, auth_files: tuple[Path, Path], auth_redis_url: str
+):
+    settings = limited_settings(
+        sandbox_urls,
+        auth_files,
+        auth_anonymous="on",
+        auth_redis_url=auth_redis_url,
+        auth_redis_prefix=f"fwtest-{uuid.uuid4().hex}:",
+    )
+    query = "{ farms(first: 1) { edges { node { region } } } }"
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha256(query)}}
+    async with serve_gateway(**settings) as first, serve_gateway(**settings) as second:
+        missing = await post(second.graphql_url, {"extensions": extensions})
+        await post(first.graphql_url, {"query": query, "extensions": extensions})
+        found = await post(second.graphql_url, {"extensions": extensions})
+
+    assert missing.json()["errors"][0]["message"] == "PersistedQueryNotFound"
+    assert found.json()["data"]["farms"]["edges"][0]["node"]["region"]

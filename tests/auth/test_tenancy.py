@@ -8,14 +8,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth.conftest import AuthGateway
+from tests.auth.conftest import AuthGateway, find_alert
 from tests.auth.idp import IdentityProvider, user_claims
 
 MINE = {"farm-001", "farm-002"}
 # Objects of farm-016 (organization org-02) in the sandbox data set (seed 7).
-OTHER_FARM, OTHER_ENCLOSURE, OTHER_ALERT = "farm-016", "enc-016-01", "alr-000308"
-# A resolved alert of farm-001: resolving it again is a no-op, so the shared sandbox is unchanged.
-MY_RESOLVED_ALERT = "alr-000193"
+OTHER_FARM, OTHER_ENCLOSURE = "farm-016", "enc-016-01"
 ALL_SCOPES = "farms:read alerts:read alerts:write devices:read catalog:read models:read forecasts:read"
 
 
@@ -94,7 +92,8 @@ async def test_alerts_only_mine(auth_gateway: AuthGateway, tenant_token: str):
 
 
 async def test_other_alert_is_null(auth_gateway: AuthGateway, tenant_token: str):
-    body = await run(auth_gateway, tenant_token, f'{{ alert(id: "{OTHER_ALERT}") {{ id }} }}')
+    other_alert, _ = await find_alert(auth_gateway, OTHER_FARM)
+    body = await run(auth_gateway, tenant_token, f'{{ alert(id: "{other_alert}") {{ id }} }}')
 
     assert body["data"] == {"alert": None}
     assert "errors" not in body
@@ -159,21 +158,24 @@ MUTATIONS = ["acknowledgeAlert", "resolveAlert"]
 
 @pytest.mark.parametrize("mutation", MUTATIONS)
 async def test_mutation_other_alert_not_found(auth_gateway: AuthGateway, tenant_token: str, mutation: str):
+    other_alert, status_before = await find_alert(auth_gateway, OTHER_FARM)
     query = f'mutation($id: ID!) {{ {mutation}(id: $id, actor: "intruder") {{ id status }} }}'
-    foreign = await run(auth_gateway, tenant_token, query, {"id": OTHER_ALERT})
+    foreign = await run(auth_gateway, tenant_token, query, {"id": other_alert})
     missing = await run(auth_gateway, tenant_token, query, {"id": "alr-999999"})
     everyone = await token_for(auth_gateway, farms=["*"])
-    after = await run(auth_gateway, everyone, f'{{ alert(id: "{OTHER_ALERT}") {{ status }} }}')
+    after = await run(auth_gateway, everyone, f'{{ alert(id: "{other_alert}") {{ status }} }}')
 
     assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND"
-    assert foreign["errors"][0]["message"] == f"alert '{OTHER_ALERT}' not found"
+    assert foreign["errors"][0]["message"] == f"alert '{other_alert}' not found"
     assert missing["errors"][0]["message"] == "alert 'alr-999999' not found"
-    assert after["data"]["alert"]["status"] == "OPEN"
+    assert after["data"]["alert"]["status"] == status_before
 
 
 async def test_mutation_own_alert_allowed(auth_gateway: AuthGateway, tenant_token: str):
+    # Resolving a resolved alert is a no-op, so the shared sandbox stays as it was.
+    resolved, _ = await find_alert(auth_gateway, "farm-001", "RESOLVED")
     body = await run(
-        auth_gateway, tenant_token, f'mutation {{ resolveAlert(id: "{MY_RESOLVED_ALERT}", actor: "ops") {{ status }} }}'
+        auth_gateway, tenant_token, f'mutation {{ resolveAlert(id: "{resolved}", actor: "ops") {{ status }} }}'
     )
 
     assert body["data"]["resolveAlert"]["status"] == "RESOLVED"
@@ -181,9 +183,8 @@ async def test_mutation_own_alert_allowed(auth_gateway: AuthGateway, tenant_toke
 
 async def test_mutation_without_write_scope_forbidden(auth_gateway: AuthGateway):
     token = await token_for(auth_gateway, "farms:read alerts:read")
-    body = await run(
-        auth_gateway, token, f'mutation {{ resolveAlert(id: "{MY_RESOLVED_ALERT}", actor: "ops") {{ status }} }}'
-    )
+    resolved, _ = await find_alert(auth_gateway, "farm-001", "RESOLVED")
+    body = await run(auth_gateway, token, f'mutation {{ resolveAlert(id: "{resolved}", actor: "ops") {{ status }} }}')
 
     assert body["data"] == {"resolveAlert": None}
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
