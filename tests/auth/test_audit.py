@@ -10,6 +10,7 @@ import logging
 import httpx
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from tests.auth.conftest import AuthGateway, find_alert
 
@@ -150,7 +151,7 @@ async def test_no_secret_in_logs(auth_gateway: AuthGateway, resolved_alert: str,
     # A WebSocket authenticated in connection_init, and one with a revoked token.
     for token in tokens:
         async with websockets.connect(
-            url.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]
+            url.replace("http", "ws") + "/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]
         ) as socket:
             await socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
             try:

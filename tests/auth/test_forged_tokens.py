@@ -107,7 +107,7 @@ async def test_hs256_with_idp_public_key_rejected(idp_gateway: AuthGateway, idp:
     assert_invalid_token(*await call_graphql(idp_gateway, token), "HS256")
 
 
-BROKEN_USER_TOKENS = {
+BROKEN_USER_TOKENS: dict[str, tuple[dict[str, Any], str]] = {
     "expired": (dict(exp=int(time.time()) - 3600, iat=int(time.time()) - 7200, nbf=None), "expired"),
     "not yet valid": (dict(nbf=int(time.time()) + 3600), "claims are invalid"),
     "no exp": (dict(exp=None), "has no exp claim"),

@@ -76,6 +76,8 @@ async def test_token_is_rfc9068_jwt(auth_gateway: AuthGateway):
 
 async def post_form(url: str, data: dict, auth: tuple[str, str] | None = None) -> httpx.Response:
     async with httpx.AsyncClient() as http:
+        if auth is None:
+            return await http.post(url, data=data)
         return await http.post(url, data=data, auth=auth)
 
 

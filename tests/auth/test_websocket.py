@@ -15,6 +15,7 @@ import httpx
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from sandbox.server import SandboxUrls
 from tests.auth.conftest import ISSUER, AuthGateway
@@ -60,7 +61,7 @@ async def client_token(gateway: AuthGateway, scopes: str, farms: list[str], kind
 
 async def close_code(gateway: AuthGateway, protocol: str, first_message: dict[str, Any] | None) -> int:
     """Connect, send `first_message` (or nothing) and return the close code the server sends."""
-    async with websockets.connect(ws_url(gateway), subprotocols=[protocol]) as socket:
+    async with websockets.connect(ws_url(gateway), subprotocols=[Subprotocol(protocol)]) as socket:
         if first_message is not None:
             await socket.send(json.dumps(first_message))
         with pytest.raises(ConnectionClosed) as closed:
@@ -97,7 +98,7 @@ async def test_no_init_times_out(ws_gateway: AuthGateway):
 
 
 async def open_subscription(gateway: AuthGateway, protocol: str, token: str, query: str) -> Any:
-    socket = await websockets.connect(ws_url(gateway), subprotocols=[protocol])
+    socket = await websockets.connect(ws_url(gateway), subprotocols=[Subprotocol(protocol)])
     await socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
     ack = json.loads(await asyncio.wait_for(socket.recv(), 5))
     assert ack["type"] == "connection_ack"
@@ -188,6 +189,7 @@ async def test_revoked_token_closes_connection(ws_gateway: AuthGateway):
     with pytest.raises(ConnectionClosed) as closed:
         await next_payload(socket)
 
+    assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4403
     assert "revoked" in closed.value.rcvd.reason
 
@@ -201,6 +203,7 @@ async def test_expired_token_closes_connection(ws_gateway: AuthGateway, idp: Ide
         while True:
             await next_payload(socket)
 
+    assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4403
     assert "expired" in closed.value.rcvd.reason
     assert time.monotonic() - started < 4
@@ -247,7 +250,7 @@ async def test_cost_limit_over_ws(sandbox_urls: SandboxUrls, auth_files: tuple[P
     query = "query Farms { farms(first: 5) { edges { node { id } } } }"
     async with serve_gateway(**subsystem_settings(sandbox_urls), auth_anonymous="on", max_query_cost=5) as running:
         gateway = AuthGateway(running, clients_file, key_file)
-        socket = await websockets.connect(ws_url(gateway), subprotocols=["graphql-transport-ws"])
+        socket = await websockets.connect(ws_url(gateway), subprotocols=[Subprotocol("graphql-transport-ws")])
         await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
         await asyncio.wait_for(socket.recv(), 5)
         await socket.send(json.dumps(start_message("graphql-transport-ws", query)))
