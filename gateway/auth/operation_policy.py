@@ -1,6 +1,7 @@
-"""The introspection policy and the cost limit for operations that Strawberry runs itself.
+"""The introspection policy, the cost limit and the audit of mutations, for operations that
+Strawberry runs itself.
 
-The HTTP handler applies both in `guard.OperationGuard`. Operations over WebSocket go through
+The HTTP handler applies all three in `guard.OperationGuard`. Operations over WebSocket go through
 Strawberry's own pipeline instead, so this schema extension adds a validation rule per operation
 that reads the caller (`context.principal`) and the operation's variables.
 """
@@ -12,7 +13,9 @@ from typing import Any
 
 from graphql import ASTValidationRule, FragmentDefinitionNode, GraphQLError, OperationDefinitionNode, ValidationContext
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+from gateway.auth.audit import audit_denied, audit_event
 from gateway.auth.config import CallerKind
 from gateway.auth.cost import operation_cost
 from gateway.auth.guard import uses_introspection
@@ -30,6 +33,18 @@ def operation_policy_extension(
             variables = dict(context.variables or {})
             context.validation_rules = (*context.validation_rules, _policy_rule(principal, variables))
             yield
+            if context.graphql_document is not None and context.operation_type is StrawberryOperationType.MUTATION:
+                _audit_mutation(principal, context.operation_name, context.result)
+
+    def _audit_mutation(principal: Any, operation_name: str | None, result: Any) -> None:
+        caller = principal.label if principal is not None else "-"
+        errors = getattr(result, "errors", None) or []
+        codes = sorted({str((error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")) for error in errors})
+        denied = [code for code in codes if code in ("FORBIDDEN", "UNAUTHENTICATED")]
+        if denied:
+            audit_denied(caller, caller, operation_name or "anonymous", ",".join(denied))
+        outcome = "ok" if not codes else "error:" + ",".join(codes)
+        audit_event("mutation", caller, operation_name or "anonymous", outcome, transport="websocket")
 
     def _policy_rule(principal: Any, variables: dict[str, Any]) -> type[ASTValidationRule]:
         class OperationPolicyRule(ASTValidationRule):

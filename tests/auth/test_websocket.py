@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -265,3 +266,24 @@ async def test_cost_limit_over_ws(sandbox_urls: SandboxUrls, auth_files: tuple[P
         "maximum": 5,
         "cost": 15,
     }
+
+
+async def test_mutation_over_ws_audited(ws_gateway: AuthGateway, caplog: pytest.LogCaptureFixture):
+    from tests.auth.conftest import find_alert
+
+    resolved, _ = await find_alert(ws_gateway, "farm-001", "RESOLVED")
+    token, client = await client_token(ws_gateway, "alerts:write", ["*"])
+    caplog.set_level(logging.INFO, logger="fishwatch.audit")
+    mutation = f'mutation Close {{ resolveAlert(id: "{resolved}", actor: "ops") {{ status }} }}'
+    socket = await open_subscription(ws_gateway, "graphql-transport-ws", token, mutation)
+    try:
+        message = await next_payload(socket)
+    finally:
+        await socket.close()
+
+    assert message["payload"]["data"]["resolveAlert"]["status"] == "RESOLVED"
+    assert any(
+        record.getMessage()
+        == f"mutation caller=client:{client.client_id} operation=Close outcome=ok transport=websocket"
+        for record in caplog.records
+    )
