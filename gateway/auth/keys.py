@@ -36,7 +36,7 @@ def load_key_ring(paths: list[str], generate_algorithm: str = "RS256") -> KeyRin
     """Load the PEM private keys in `paths` (the first signs), or generate one when none is given.
 
     A generated key lives only in this process, so its tokens die with it and other replicas
-    cannot verify them; that is fine for the embedded default and is logged as a warning.
+    cannot verify them. That suits the embedded default, and it is logged as a warning.
     """
     if not paths:
         signing = generate_signing_key(generate_algorithm)

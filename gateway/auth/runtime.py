@@ -59,6 +59,13 @@ class AuthServices:
 
     @classmethod
     async def open(cls, settings: Settings) -> AuthServices:
+        """Open the stores, keys and sessions the settings name; raise AuthConfigError for bad ones."""
+        # 1. Everything that can fail on bad settings, before any connection opens.
+        anonymous = anonymous_scopes(settings)
+        keys = load_key_ring(settings.oauth_signing_key_files)
+        issuer = TokenIssuer(issuer_url(settings), settings.oauth_audience, keys, settings.oauth_token_ttl_s)
+
+        # 2. Shared state: Redis when configured, this process's memory otherwise.
         redis_url = settings.auth_redis_url or settings.redis_url
         redis = open_redis(redis_url) if redis_url else None
         revocations: RevocationList
@@ -77,8 +84,8 @@ class AuthServices:
             revocations = MemoryRevocationList(settings.auth_max_revocations_in_memory)
             limiter = RateLimiter(MemoryCounter(), settings.rate_limit_window_s, settings.auth_redis_prefix)
             persisted = MemoryPersistedQueries(settings.persisted_queries_cache_size)
-        keys = load_key_ring(settings.oauth_signing_key_files)
-        issuer = TokenIssuer(issuer_url(settings), settings.oauth_audience, keys, settings.oauth_token_ttl_s)
+
+        # 3. External identity providers share one HTTP session for their JWKS.
         session = aiohttp.ClientSession() if settings.auth_issuers else None
         options = JWKSOptions(
             refresh_s=settings.auth_jwks_refresh_s,
@@ -87,6 +94,8 @@ class AuthServices:
             max_bytes=settings.auth_jwks_max_bytes,
         )
         issuers = [IssuerKeys(config, session, options) for config in settings.auth_issuers] if session else []
+
+        # 4. The verifier and the authorization server over all of it.
         cache = VerifiedTokenCache(settings.auth_token_cache_size, settings.auth_token_cache_ttl_s)
         verifier = TokenVerifier(issuer, revocations, issuers, ALL_SCOPES, settings.auth_leeway_s, cache)
         server = AuthorizationServer(
@@ -96,9 +105,10 @@ class AuthServices:
             sorted(SCOPES),
             max_concurrent_secret_checks=settings.oauth_max_concurrent_secret_checks,
         )
-        return cls(settings, verifier, server, limiter, persisted, anonymous_scopes(settings), issuers, session, redis)
+        return cls(settings, verifier, server, limiter, persisted, anonymous, issuers, session, redis)
 
     async def close(self) -> None:
+        """Close the JWKS session and the Redis connections; safe to call twice."""
         if self.session is not None:
             await self.session.close()
             self.session = None

@@ -142,6 +142,7 @@ class TokenVerifier:
         return principal
 
     async def _verify_signed(self, token: str) -> Principal:
+        # 1. Route by the unverified header and issuer, only to choose among configured keys.
         header = jwt.read_header(token)
         kid = header.get("kid")
         if not isinstance(kid, str):
@@ -150,6 +151,8 @@ class TokenVerifier:
         issuer = unverified.get("iss")
         if issuer == self.own.issuer:
             return self._client_principal(await self._own(token, header, kid, unverified))
+
+        # 2. An external identity provider's token: verify with its cached key.
         external = self.external.get(issuer) if isinstance(issuer, str) else None
         if external is None:
             raise InvalidTokenError("the token's issuer is not one this gateway trusts")
@@ -164,6 +167,8 @@ class TokenVerifier:
             leeway_s=self.leeway_s,
             unverified_claims=unverified,
         )
+
+        # 3. Map the configured claims to scopes and tenancy; unknown scopes are dropped.
         scopes = (_string_set(claims.get(config.scopes_claim)) | frozenset(config.default_scopes)) & self.known_scopes
         farms = _string_set(claims.get(config.farms_claim)) if config.farms_claim else frozenset()
         organizations = (
