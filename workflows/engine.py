@@ -3,7 +3,7 @@
 Each replica holds leases on the runs it drives and renews them at every heartbeat. At the same
 heartbeat it reads its signal inbox (approvals and cancellations made on other replicas), takes
 over unfinished runs whose lease expired (their replica died), and drops finished runs past the
-retention. Concurrency is bounded by one semaphore for the replica and one per template; steps
+retention. Concurrency is bounded by one semaphore for the replica and one per template. Steps
 that only wait (for an event, a duration or an approval) hold no slot.
 """
 
@@ -94,7 +94,7 @@ class WorkflowEngine:
     # Life cycle.
 
     async def start(self) -> None:
-        """Take over unfinished runs nobody holds, then start the heartbeat."""
+        """Take over unfinished runs without a lease, then start the heartbeat."""
         if self._running:
             return
         self._running = True
@@ -306,7 +306,7 @@ class WorkflowEngine:
         return await self.store.list_runs(query, offset, limit)
 
     async def _signal(self, run: RunRecord, signal: dict[str, Any]) -> None:
-        """Hand a signal to the replica that holds the run; take the run over first if nobody does."""
+        """Hand a signal to the replica that holds the run; take the run over first if none does."""
         owner = await self.store.lease_owner(run.id)
         if owner is not None and owner != self.replica_id:
             await self.store.push_signal(run.id, signal, owner)
@@ -366,6 +366,7 @@ class WorkflowEngine:
         template = self.template(run.template)
         if not await self.store.claim(run_id, self.replica_id, self.options.lease_ttl_s):
             raise WorkflowStateError(f"run {run_id} is being changed by another replica; try again", run_id=run_id)
+
         reset = []
         for record in run.steps.values():
             if record.compensation or record.status is not StepStatus.SUCCEEDED:
@@ -379,6 +380,7 @@ class WorkflowEngine:
         run.error = None
         run.finished_at = None
         run.updated_at = time.time()
+
         try:
             await self.store.write(run.id, self.replica_id, header=run, steps=reset)
         except WorkflowLeaseLostError as exc:
@@ -427,7 +429,7 @@ class WorkflowEngine:
             signals = await self.store.pop_signals(run_id)
             for signal in signals:
                 if driver is None:
-                    # The run moved on; put the signal back on the run for whoever holds it now.
+                    # This replica lost the run, so put the signal back on the run for its current owner.
                     await self.store.push_signal(run_id, signal, await self.store.lease_owner(run_id))
                     continue
                 try:
@@ -445,7 +447,7 @@ class WorkflowEngine:
             await self._take_over(run_id)
 
     async def _take_over(self, run_id: str) -> RunDriver | None:
-        """Claim a run nobody holds and resume it from the store; return its driver, or None."""
+        """Claim a run without a lease and resume it from the store; return its driver, or None."""
         if not await self.store.claim(run_id, self.replica_id, self.options.lease_ttl_s):
             return None
         run = await self.store.get_run(run_id)

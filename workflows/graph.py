@@ -67,7 +67,7 @@ def mermaid(template: Template) -> str:
             other.source == edge.source and other.target == edge.target and other.kind in ("then", "else")
             for other in edges
         ):
-            continue  # the branch edge below says more than the plain dependency
+            continue  # the branch edge drawn below carries more than the plain dependency
         if edge.kind == "depends_on":
             lines.append(f"  {edge.source} --> {edge.target}")
         elif edge.kind == "compensates":

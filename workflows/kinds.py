@@ -1,6 +1,6 @@
 """What each step kind does during one attempt, given the run's expression scope.
 
-The driver owns state and retries; these functions only perform the work and return the step's
+The driver owns state and retries. These functions only perform the work, and return the step's
 output or raise a FishWatchError whose `code` and `retryable` steer the retry policy.
 """
 
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class StepEnvironment:
-    """What steps reach outside their run: connector actions and the event bus (None when absent)."""
+    """Resources steps reach outside their run: connector actions and the event bus (None when absent)."""
 
     actions: ActionRegistry
     connectors: Any
@@ -154,7 +154,7 @@ async def _wait_event(env: StepEnvironment, spec: StepSpec, record: StepRecord, 
     """Wait for one matching event, or with for_each one per expected key, until the step's deadline.
 
     The subscription replays from `record.cursor`, the bus position stored when the wait began, so
-    a replica taking the step over sees the events published while nobody was waiting (as far as
+    a replica taking the step over sees the events published while no replica was waiting (as far as
     the bus retains them).
     """
     from subscriptions.errors import ResumePositionExpiredError

@@ -64,14 +64,18 @@ class RedisRunStore(RunStore):
     kind = "redis"
 
     def __init__(self, url: str, *, prefix: str = "fishwatch:wf", retention_s: float = 7 * 86400.0,
-                 socket_timeout_s: float = 5.0, max_connections: int = 100) -> None:
+                 socket_timeout_s: float = 5.0, max_connections: int = 100, pool_timeout_s: float = 30.0) -> None:
         self.url = url
         self.prefix = prefix
         self.retention_ms = int(retention_s * 1000)
-        # Typed as Any: redis-py's stubs type replies as bytes | str even with decode_responses=True.
-        self._client: Any = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=socket_timeout_s, max_connections=max_connections
+        # A blocking pool makes callers wait for a free connection (up to `pool_timeout_s`) instead of
+        # failing with "Too many connections" when every step of a busy replica writes at once.
+        pool = redis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, socket_timeout=socket_timeout_s, max_connections=max_connections,
+            timeout=pool_timeout_s,
         )
+        # Typed as Any: redis-py's stubs type replies as bytes | str even with decode_responses=True.
+        self._client: Any = redis.Redis(connection_pool=pool)
         self._write = self._client.register_script(_WRITE)
         self._renew = self._client.register_script(_RENEW)
         self._release = self._client.register_script(_RELEASE)
@@ -94,6 +98,7 @@ class RedisRunStore(RunStore):
             return
         self._closed = True
         await self._client.aclose()
+        await self._client.connection_pool.disconnect()
 
     async def create_run(self, run: RunRecord, owner: str, lease_ttl_s: float) -> tuple[RunRecord, bool]:
         try:

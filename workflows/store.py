@@ -112,6 +112,8 @@ class MemoryRunStore(RunStore):
     """Runs in this process's memory: the embedded default, lost when the process ends.
 
     Records are stored as copies, so the engine's later changes reach the store only by `write`.
+    Steps are kept as JSON text: a string is one object the garbage collector never scans, where a
+    step's dicts and lists are many, and full collections over thousands of runs stall the loop.
     `max_runs` bounds memory: past it the oldest finished runs are dropped, and a new run is
     rejected when every stored run is still active.
     """
@@ -158,7 +160,7 @@ class MemoryRunStore(RunStore):
                 )
         self._runs[run.id] = {
             "header": run.header(),
-            "steps": {step_id: step.to_dict() for step_id, step in run.steps.items()},
+            "steps": {step_id: _encode(step.to_dict()) for step_id, step in run.steps.items()},
         }
         if run.idempotency_key is not None:
             self._idempotency[(run.template, run.idempotency_key)] = run.id
@@ -188,7 +190,7 @@ class MemoryRunStore(RunStore):
         entry = self._runs.get(run_id)
         if entry is None:
             return None
-        return RunRecord.from_parts(dict(entry["header"]), [dict(step) for step in entry["steps"].values()])
+        return RunRecord.from_parts(dict(entry["header"]), [json.loads(step) for step in entry["steps"].values()])
 
     async def write(
         self, run_id: str, owner: str, *, header: RunRecord | None = None, steps: list[StepRecord] | None = None
@@ -204,7 +206,7 @@ class MemoryRunStore(RunStore):
         if header is not None:
             entry["header"] = header.header()
         for step in steps or ():
-            entry["steps"][step.step_id] = step.to_dict()
+            entry["steps"][step.step_id] = _encode(step.to_dict())
 
     async def list_runs(self, query: RunQuery, offset: int, limit: int) -> tuple[list[RunRecord], int]:
         headers = [entry["header"] for entry in self._runs.values()]
@@ -270,3 +272,7 @@ class MemoryRunStore(RunStore):
 
 
 _TERMINAL_NAMES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
