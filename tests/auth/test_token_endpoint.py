@@ -233,6 +233,31 @@ async def test_introspect_other_client_inactive(auth_gateway: AuthGateway):
     assert response.json() == {"active": False}
 
 
+async def test_introspect_by_subsystem_active(auth_gateway: AuthGateway):
+    owner = await auth_gateway.register("farms:read")
+    subsystem = await auth_gateway.register("events:publish", kind="subsystem")
+    token = await fetch_token(auth_gateway, owner)
+    response = await post_form(
+        f"{auth_gateway.url}/oauth/introspect", {"token": token}, (subsystem.client_id, subsystem.secret)
+    )
+
+    assert response.json()["active"] is True
+    assert response.json()["client_id"] == owner.client_id
+
+
+async def test_revoke_other_clients_token_ignored(auth_gateway: AuthGateway):
+    owner = await auth_gateway.register("farms:read")
+    other = await auth_gateway.register("farms:read")
+    token = await fetch_token(auth_gateway, owner)
+    revoke = await post_form(f"{auth_gateway.url}/oauth/revoke", {"token": token}, (other.client_id, other.secret))
+    introspection = await post_form(
+        f"{auth_gateway.url}/oauth/introspect", {"token": token}, (owner.client_id, owner.secret)
+    )
+
+    assert revoke.status_code == 200
+    assert introspection.json()["active"] is True
+
+
 async def test_introspect_garbage_inactive(auth_gateway: AuthGateway):
     client = await auth_gateway.register()
     response = await post_form(
