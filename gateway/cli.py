@@ -33,6 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
         lifespan="on",
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         ws="websockets-sansio",
+        ws_per_message_deflate=settings.ws_per_message_deflate,
     )
     uvicorn.Server(config).run()
     return 0

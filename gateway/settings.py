@@ -139,6 +139,8 @@ class Settings(BaseModel):
     ws_max_subscriptions_per_connection: int = Field(100, ge=1)
     ws_connection_init_timeout_s: float = Field(10.0, gt=0)
     ws_keepalive_interval_s: float = Field(15.0, gt=0)
+    # Compression keeps zlib state per WebSocket (tens of KB), which dominates an idle subscriber.
+    ws_per_message_deflate: bool = False
     subscription_max_filter_values: int = Field(100, ge=1)
     # MQTT telemetry bridge; off without mqtt_url (mqtt://host:port or mqtts://user:password@host:port).
     mqtt_url: str | None = None

@@ -193,8 +193,8 @@ class Subscription:
 async def publish_alert_change(info: GatewayInfo, event_type: str, alert: Any, *, actor: str, note: str | None) -> None:
     """Publish an alert change the gateway made (acknowledge, resolve) on the bus.
 
-    The change is already stored in the Alerting subsystem, so a bus failure is logged rather than
-    failing the mutation; live clients then see the change on their next query instead.
+    The change is already stored in the Alerting subsystem, so a bus failure is logged and does not
+    fail the mutation. Live clients then see the change on their next query instead.
     """
     bus = info.context.bus
     if bus is None:

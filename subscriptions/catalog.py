@@ -1,4 +1,4 @@
-"""What the `data` of each Fish Watch event type must contain, checked where events enter the gateway.
+"""Data contracts of the Fish Watch event types, checked where events enter the gateway.
 
 The ingest paths (MQTT bridge, `POST /events`) call `check_data`; events the gateway builds
 itself are constructed to match. docs/events.md describes the same contracts for people.

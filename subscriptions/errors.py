@@ -1,4 +1,4 @@
-"""Errors of the event bus, each with the code a client sees."""
+"""Errors of the event bus, each with the code a client receives."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ class EventSink(Protocol):
 
 @dataclass(frozen=True)
 class MqttOptions:
-    """Where and how the bridge connects; times in seconds, sizes in bytes."""
+    """Broker address and connection options of the bridge; times in seconds, sizes in bytes."""
 
     url: str
     topic_filter: str = "fishwatch/+/+/+/telemetry"
@@ -143,6 +143,11 @@ class MqttBridge:
             event = telemetry_event(topic, raw, self.options.max_payload_bytes)
         except TelemetryRejectedError as exc:
             await self._dead_letter(exc.reason, exc.message, topic, raw)
+            return
+        except Exception as exc:
+            # A bug must not stop the bridge: keep the message for inspection and go on.
+            logger.exception("mqtt bridge: unexpected error on a message from %s", topic)
+            await self._dead_letter("internal_error", repr(exc), topic, raw)
             return
         try:
             await self.sink.publish(event)

@@ -142,7 +142,7 @@ class RedisEventBus(EventBus):
             await self._listener.release(self._names_of(subscription))
 
     def detach_soon(self, subscription: EventSubscription) -> None:
-        # The fan-out forgets the subscriber at once; `detach` then releases its channels.
+        # The fan-out drops the subscriber at once, and `detach` then releases its channels.
         super().detach_soon(subscription)
 
     def _names_of(self, subscription: EventSubscription) -> list[tuple[str, bool]]:

@@ -213,7 +213,7 @@ class RedisListener:
             await self._handle(response)
 
     async def _handle(self, response: Any) -> None:
-        # RESP3 answers PING with a plain PONG even in subscribed mode; RESP2 sends ["pong", ""].
+        # RESP3 replies to PING with a plain PONG even in subscribed mode, and RESP2 with ["pong", ""].
         if isinstance(response, bytes | str) and _text(response).upper() == "PONG":
             self._ping_sent_at = None
             return
@@ -254,7 +254,7 @@ class RedisListener:
             if self._ping_sent_at is not None:
                 if now - self._ping_sent_at > self._socket_timeout_s:
                     logger.warning(
-                        "event bus: Redis did not answer PING within %.1f s; reconnecting", self._socket_timeout_s
+                        "event bus: Redis did not reply to PING within %.1f s; reconnecting", self._socket_timeout_s
                     )
                     await self._drop_connection()
                 continue

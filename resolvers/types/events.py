@@ -167,7 +167,7 @@ class DeviceStatusEvent:
     enclosure_id: strawberry.ID | None = strawberry.field(description="The enclosure, if the device sits in one.")
     status: DeviceStatus = strawberry.field(description="The new status.")
     previous_status: DeviceStatus | None = strawberry.field(description="The status before, when known.")
-    reason: str | None = strawberry.field(description="Why it changed, when the device or operator said.")
+    reason: str | None = strawberry.field(description="Why it changed, when the device or operator gave a reason.")
 
     @classmethod
     def from_event(cls, position: str, event: CloudEvent) -> DeviceStatusEvent | None:

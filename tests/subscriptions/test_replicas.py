@@ -169,7 +169,7 @@ async def test_event_crosses_replicas(
 
 
 async def _subscriber_connections(redis_url: str, prefix: str) -> int:
-    """Count the bus connections in subscribed mode, checking each holds this prefix's control channel."""
+    """Count the bus connections in subscribed mode, checking each is on this prefix's control channel."""
     redis = Redis.from_url(redis_url, decode_responses=True)
     try:
         clients = await redis.client_list()

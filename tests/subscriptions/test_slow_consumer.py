@@ -44,7 +44,7 @@ async def small_queue_gateway(redis_url: str, sandbox_urls: SandboxUrls) -> Asyn
 
 
 class StallingClient:
-    """A graphql-transport-ws client over a bare socket that reads only when told to.
+    """A graphql-transport-ws client over a bare socket that reads only when the test calls it.
 
     It speaks WebSocket through the sans-I/O protocol of `websockets`, so nothing reads the socket
     in the background: once the kernel buffers fill, the server's writes block.
