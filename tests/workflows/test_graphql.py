@@ -244,3 +244,50 @@ async def test_failed_run_retried(tmp_path: Path, http: aiohttp.ClientSession) -
     assert failed["error"]["stepId"] == "ask"
     assert failed["steps"][1]["skipReason"] == "a dependency failed or was cancelled"
     assert retried == {"status": "RUNNING", "retries": 1}
+
+
+async def test_alert_response_end_to_end(http: aiohttp.ClientSession) -> None:
+    # The shipped template, the embedded sandbox, POST /events and the acknowledgeAlert mutation.
+    async with serve_gateway() as gateway:
+        found = await post(http, gateway, "{ alerts(status: [OPEN], severity: [CRITICAL], first: 1) "
+                                          "{ nodes { id farm { id } } } }")
+        alert = found["data"]["alerts"]["nodes"][0]
+        raised = {
+            "specversion": "1.0", "id": f"evt-{alert['id']}", "source": "/tests/alerting",
+            "type": "com.fishwatch.alert.raised", "farmid": alert["farm"]["id"], "time": "2026-12-04T06:00:00Z",
+            "data": {"alertId": alert["id"], "severity": "critical", "message": "oxygen low"},
+        }
+        async with http.post(f"{gateway.url}/events", json=raised,
+                             headers={"content-type": "application/cloudevents+json"}) as response:
+            assert response.status == 202, await response.text()
+
+        runs_query = '{ workflowRuns(template: "critical-alert-response") { nodes { id input } } }'
+        runs: list[dict[str, Any]] = []
+        deadline = asyncio.get_running_loop().time() + 10
+        while not runs:
+            assert asyncio.get_running_loop().time() < deadline, "the alert event started no run"
+            runs = (await post(http, gateway, runs_query))["data"]["workflowRuns"]["nodes"]
+            await asyncio.sleep(0.02)
+        run_id = runs[0]["id"]
+
+        run: dict[str, Any] = {}
+        while not run or run["steps"][1]["status"] != "WAITING":
+            assert asyncio.get_running_loop().time() < deadline + 10, run
+            run = (await post(http, gateway, RUN, id=run_id))["data"]["workflowRun"]
+            await asyncio.sleep(0.02)
+        acknowledged = await post(http, gateway, """
+          mutation($id: ID!) { acknowledgeAlert(id: $id, actor: "ingrid", note: "aerators on") { status } }
+        """, id=alert["id"])
+        while run["status"] != "SUCCEEDED":
+            assert asyncio.get_running_loop().time() < deadline + 20, run
+            run = (await post(http, gateway, RUN, id=run_id))["data"]["workflowRun"]
+            await asyncio.sleep(0.02)
+
+    steps = {step["id"]: step for step in run["steps"]}
+    assert runs[0]["input"]["alert_id"] == alert["id"]
+    assert runs[0]["input"]["farm_id"] == alert["farm"]["id"]
+    assert acknowledged["data"]["acknowledgeAlert"]["status"] == "ACKNOWLEDGED"
+    assert steps["wait_ack"]["output"]["received"] is True
+    assert steps["escalate"]["status"] == "SKIPPED"
+    assert steps["record"]["inputs"]["acknowledgedBy"] == "ingrid"
+    assert steps["record"]["inputs"]["escalated"] is False
