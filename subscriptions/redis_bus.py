@@ -241,10 +241,21 @@ class RedisEventBus(EventBus):
         return deliveries
 
     async def health(self) -> dict[str, Any]:
-        report = await super().health()
-        report["subscriber_connected"] = self._listener.connected
-        report["subscriber_reconnects"] = self._listener.reconnects
-        report["channels"] = len(self._listener.names)
+        return self.health_snapshot()
+
+    def health_snapshot(self) -> dict[str, Any]:
+        """Return the bus's state without awaiting, for checks that poll it."""
+        report = {
+            "kind": self.kind,
+            "status": "closed" if self.closed else "ok",
+            "subscribers": len(self.fanout.all()),
+            "published_events": self.published_events,
+            "slow_subscribers_closed": self.slow_subscribers_closed,
+            "invalid_messages": self.invalid_messages,
+            "subscriber_connected": self._listener.connected,
+            "subscriber_reconnects": self._listener.reconnects,
+            "channels": len(self._listener.names),
+        }
         if not self._listener.connected and report["status"] == "ok":
             report["status"] = "reconnecting"
         return report
