@@ -23,6 +23,7 @@ from common.errors import (
     WorkflowLeaseLostError,
     WorkflowStateError,
     WorkflowStepTimeoutError,
+    WorkflowStoreError,
 )
 from workflows import events, kinds
 from workflows.model import WAITING_KINDS, StepKind, StepSpec, Template
@@ -218,15 +219,24 @@ class RunDriver:
     async def _step_task(self, spec: StepSpec) -> None:
         try:
             await self._attempts(spec, self.run.steps[spec.id])
-        except WorkflowLeaseLostError as exc:
-            logger.warning("workflow run %s: stopping here because %s", self.run.id, exc.message)
-            self.tasks.pop(spec.id, None)
-            await self.engine.abandon(self, drain_s=0.0, release=False)
-            return
+            if self.tasks.get(spec.id) is asyncio.current_task():
+                del self.tasks[spec.id]
+            await self.advance()
+        except (WorkflowLeaseLostError, WorkflowStoreError) as exc:
+            await self.give_up(exc)
         finally:
             if self.tasks.get(spec.id) is asyncio.current_task():
                 del self.tasks[spec.id]
-        await self.advance()
+
+    async def give_up(self, exc: FishWatchError) -> None:
+        """Stop driving the run after a lost lease or a failed store write, keeping the lease unreleased.
+
+        The run stays as stored. Once its lease expires, a replica (this one included) takes it over
+        and resumes it from the store.
+        """
+        logger.error("workflow run %s: stopping on this replica because %s; it resumes once its lease expires",
+                     self.run.id, exc.message)
+        await self.engine.abandon(self, drain_s=0.0, release=False)
 
     async def _attempts(self, spec: StepSpec, record: StepRecord) -> None:
         policy = spec.retry
@@ -416,7 +426,11 @@ class RunDriver:
             self.run.status = RunStatus.CANCELLED
             self.run.finished_at = now
             self.run.error = {"code": "WORKFLOW_CANCELLED", "message": reason, "retryable": False}
-            await self._write(header=True, steps=changed)
+            try:
+                await self._write(header=True, steps=changed)
+            except (WorkflowLeaseLostError, WorkflowStoreError) as exc:
+                await self.give_up(exc)
+                raise
             for record in changed:
                 self._publish_step(record, "cancelled")
             self._publish_run("cancelled")

@@ -30,6 +30,7 @@ from common.errors import (
     WorkflowLeaseLostError,
     WorkflowRunNotFoundError,
     WorkflowStateError,
+    WorkflowStoreError,
     WorkflowTemplateNotFoundError,
 )
 from workflows.driver import RunDriver
@@ -291,7 +292,7 @@ class WorkflowEngine:
         driver = RunDriver(self, run, template)
         self.drivers[run.id] = driver
         driver._publish_run("started")
-        await driver.begin()
+        await self._begin(driver)
         return stored
 
     async def get_run(self, run_id: str) -> RunRecord:
@@ -390,8 +391,15 @@ class WorkflowEngine:
         driver._publish_run("retried")
         logger.info("workflow run %s (%s) retried: generation %d, %d steps to run again", run.id, run.template,
                     run.generation, len(reset))
-        await driver.begin()
+        await self._begin(driver)
         return await self.get_run(run_id)
+
+    async def _begin(self, driver: RunDriver) -> None:
+        """Start a driver; when the store fails on the way, the run is left to whoever leases it next."""
+        try:
+            await driver.begin()
+        except (WorkflowLeaseLostError, WorkflowStoreError) as exc:
+            await driver.give_up(exc)
 
     # Heartbeat: leases, signals, takeovers, retention.
 
@@ -472,5 +480,5 @@ class WorkflowEngine:
             except WorkflowStateError as exc:
                 logger.warning("workflow run %s: signal %s ignored: %s", run_id, signal.get("kind"), exc.message)
         if not driver.closed:
-            await driver.begin()
+            await self._begin(driver)
         return driver

@@ -44,6 +44,23 @@ elseif ARGV[3] == '0' then
 end
 return 1
 """
+# KEYS: idempotency key, run hash, runs zset, active set, lease. ARGV: has-key flag, run id,
+# retention ms, created-at score, owner, lease ms, run hash prefix, then field/value pairs. Returns
+# the id of the run already started with the key, or "" after creating this run.
+# NOTE: it reads the earlier run's hash by a name built from ARGV, which Redis Cluster forbids;
+# the store assumes one Redis server (or a primary with replicas).
+_CREATE = """
+if ARGV[1] == '1' then
+  local existing = redis.call('GET', KEYS[1])
+  if existing and redis.call('EXISTS', ARGV[7] .. existing) == 1 then return existing end
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+redis.call('HSET', KEYS[2], unpack(ARGV, 8))
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[2])
+redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[6])
+return ''
+"""
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -76,6 +93,7 @@ class RedisRunStore(RunStore):
         )
         # Typed as Any: redis-py's stubs type replies as bytes | str even with decode_responses=True.
         self._client: Any = redis.Redis(connection_pool=pool)
+        self._create = self._client.register_script(_CREATE)
         self._write = self._client.register_script(_WRITE)
         self._renew = self._client.register_script(_RENEW)
         self._release = self._client.register_script(_RELEASE)
@@ -101,25 +119,27 @@ class RedisRunStore(RunStore):
         await self._client.connection_pool.disconnect()
 
     async def create_run(self, run: RunRecord, owner: str, lease_ttl_s: float) -> tuple[RunRecord, bool]:
+        # One script, so a second replica starting the same key sees either nothing or the whole run.
+        keys = [
+            self._key("idem", run.template, run.idempotency_key or ""),
+            self._key("run", run.id),
+            self._key("runs"),
+            self._key("active"),
+            self._key("lease", run.id),
+        ]
+        fields = ["run", _dumps(run.header())]
+        for step_id, step in run.steps.items():
+            fields += [f"step:{step_id}", _dumps(step.to_dict())]
+        args = [
+            "1" if run.idempotency_key is not None else "0", run.id, self.retention_ms, repr(run.created_at), owner,
+            int(lease_ttl_s * 1000), self.prefix + ":run:", *fields,
+        ]
         try:
-            if run.idempotency_key is not None:
-                idem = self._key("idem", run.template, run.idempotency_key)
-                taken = await self._client.set(idem, run.id, nx=True, px=self.retention_ms)
-                if not taken:
-                    existing_id = await self._client.get(idem)
-                    existing = await self.get_run(existing_id) if existing_id else None
-                    if existing is not None:
-                        return existing, False
-                    # The earlier run is gone (retention) or its creator died mid-way: take the key over.
-                    await self._client.set(idem, run.id, px=self.retention_ms)
-            fields = {"run": _dumps(run.header())}
-            fields.update({f"step:{step_id}": _dumps(step.to_dict()) for step_id, step in run.steps.items()})
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hset(self._key("run", run.id), mapping=fields)
-                pipe.zadd(self._key("runs"), {run.id: run.created_at})
-                pipe.sadd(self._key("active"), run.id)
-                pipe.set(self._key("lease", run.id), owner, px=int(lease_ttl_s * 1000))
-                await pipe.execute()
+            existing_id = await self._create(keys=keys, args=args)
+            if existing_id:
+                existing = await self.get_run(existing_id)
+                if existing is not None:
+                    return existing, False
         except (RedisError, OSError) as exc:
             raise self._error(f"create run {run.id}", exc) from exc
         return run.copy(), True

@@ -14,12 +14,13 @@ from common.errors import (
     WorkflowInputError,
     WorkflowRunNotFoundError,
     WorkflowStateError,
+    WorkflowStoreError,
     WorkflowTemplateNotFoundError,
 )
 from connectors.actions import ActionRegistry
 from tests.workflows.conftest import ActionLog, running_engine, wait_for_run, wait_for_step, write_template
 from workflows.records import RunStatus, StepStatus
-from workflows.store import RunQuery, RunStore
+from workflows.store import MemoryRunStore, RunQuery, RunStore
 
 DIAMOND = """
 name: diamond
@@ -502,3 +503,36 @@ async def test_transitions_are_published(folder: Path, store: RunStore, bus: Any
     assert types.count("com.fishwatch.workflow.step.started") == 4
     assert types.count("com.fishwatch.workflow.step.succeeded") == 4
     assert types[-1] == "com.fishwatch.workflow.run.succeeded"
+
+
+class FlakyStore(MemoryRunStore):
+    """The memory store, failing every write while `failing` is set, as a Redis outage would."""
+
+    failing = False
+
+    async def write(self, run_id: str, owner: str, **changes: Any) -> None:
+        if self.failing:
+            raise WorkflowStoreError("workflow run store (Redis) failed to write run: ConnectionError")
+        await super().write(run_id, owner, **changes)
+
+
+async def test_store_outage_resumes_run(tmp_path: Path, bus: Any, actions: ActionRegistry,
+                                        action_log: ActionLog) -> None:
+    write_template(tmp_path, "gated", GATED)
+    store = FlakyStore()
+    async with running_engine(tmp_path, store, bus, actions) as engine:
+        run = await engine.start_run("gated", {"gate": "outage"})
+        await wait_for_step(engine, run.id, "hold", "running")
+        store.failing = True
+        action_log.gate("outage").set()
+        # The success cannot be stored, so the replica lets the run go; it comes back after the lease expires.
+        deadline = time.monotonic() + 5
+        while run.id in engine.drivers:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        store.failing = False
+        done = await wait_for_run(engine, run.id)
+    assert done.status is RunStatus.SUCCEEDED
+    assert done.steps["hold"].attempts == 2
+    assert done.steps["hold"].history[0]["error"]["code"] == "WORKFLOW_LEASE_LOST"
+    assert len(action_log.keys("test.gate")) == 2

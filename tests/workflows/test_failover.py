@@ -29,6 +29,7 @@ from tests.peers import free_port
 from tests.workflows.conftest import running_engine, wait_for_run, wait_for_step, write_template
 from workflows.records import RunStatus, StepStatus
 from workflows.redis_store import RedisRunStore
+from workflows.store import RunQuery
 
 KILL_TEMPLATE = """
 name: register-site
@@ -263,3 +264,20 @@ async def test_stopped_replica_hands_run_over(tmp_path: Path, shared_store: Redi
     assert done.status is RunStatus.SUCCEEDED
     assert done.steps["ask"].attempts == 1
     assert done.steps["after"].status is StepStatus.SUCCEEDED
+
+
+async def test_same_key_on_two_replicas(tmp_path: Path, shared_store: RedisRunStore, bus: Any,
+                                        actions: ActionRegistry) -> None:
+    write_template(tmp_path, "gated", GATED)
+    async with running_engine(tmp_path, shared_store, bus, actions, replica_id="replica-a") as first, \
+            running_engine(tmp_path, shared_store, bus, actions, replica_id="replica-b") as second:
+        started = await asyncio.gather(*(
+            engine.start_run("gated", {}, idempotency_key="slot-2026-12-04T03:00Z")
+            for engine in (first, second, first, second)
+        ))
+        runs, total = await shared_store.list_runs(RunQuery(template="gated"), 0, 10)
+        owner = first if started[0].id in first.drivers else second
+        await owner.cancel_run(started[0].id)
+    assert len({run.id for run in started}) == 1
+    assert total == 1
+    assert runs[0].idempotency_key == "slot-2026-12-04T03:00Z"
