@@ -202,7 +202,7 @@ async def measure(args: argparse.Namespace, subscribers: int, bus: Any, gateway_
         await worker.read()
     log(f"{subscribers} subscribers connected in {time.monotonic() - started:.1f} s")
 
-    # Warm-up events until every subscription has one: then all are live at the gateway.
+    # Publish warm-up events until every subscription has received one, which shows all are live.
     # One event at a time, so the gateway is never asked for more than it can fan out.
     pending = [asyncio.ensure_future(worker.read()) for worker in workers]
     while not all(task.done() for task in pending):
@@ -319,16 +319,18 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS)
-    parser.add_argument("--subscribers", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument(
+        "--subscribers", type=int, nargs="+", default=[1000, 10000], help="subscriber counts, one run each"
+    )
     parser.add_argument("--workers", type=int, default=2, help="client processes (default: 2)")
-    parser.add_argument("--deliveries-per-s", type=float, default=5000.0, help="fixed-rate target (default: 5000)")
-    parser.add_argument("--steady-s", type=float, default=15.0, help="fixed-rate phase length (default: 15)")
+    parser.add_argument(
+        "--deliveries-per-s", type=float, default=5000.0, help="deliveries/s offered at fixed rate (default: 5000)"
+    )
+    parser.add_argument("--steady-s", type=float, default=15.0, help="fixed-rate phase length in seconds (default: 15)")
     parser.add_argument(
         "--burst-deliveries", type=int, default=100_000, help="deliveries in the burst (default: 100000)"
     )
-    parser.add_argument(
-        "--drain-s", type=float, default=30.0, help="longest wait for deliveries after publishing (default: 30)"
-    )
+    parser.add_argument("--drain-s", type=float, default=30.0, help="maximum wait for deliveries in s (default: 30)")
     args = parser.parse_args()
     if args.worker:
         asyncio.run(run_worker(args.worker[0], int(args.worker[1])))
