@@ -8,10 +8,15 @@ window. Headers follow the IETF draft "RateLimit header fields for HTTP": `RateL
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 _INCREMENT = """
 local count = redis.call('INCR', KEYS[1])
@@ -64,13 +69,34 @@ class MemoryCounter:
 
 
 class RedisCounter:
-    """Counters shared by every replica."""
+    """Counters shared by every replica.
 
-    def __init__(self, redis: Any) -> None:
+    While Redis cannot be reached, requests are counted in this process instead, so limits hold
+    per replica rather than failing every request; one warning is logged per `warn_every_s`.
+    """
+
+    def __init__(self, redis: Any, warn_every_s: float = 60.0) -> None:
         self.script = redis.register_script(_INCREMENT)
+        self.fallback = MemoryCounter()
+        self.warn_every_s = warn_every_s
+        self._last_warning = -math.inf
+        self.fallback_hits = 0
 
     async def increment(self, key: str, window_ms: int) -> int:
-        return int(await self.script(keys=[key], args=[window_ms]))
+        try:
+            return int(await self.script(keys=[key], args=[window_ms]))
+        except (RedisError, OSError) as exc:
+            self.fallback_hits += 1
+            now = time.monotonic()
+            if now - self._last_warning >= self.warn_every_s:
+                self._last_warning = now
+                logger.warning(
+                    "rate-limit counters in Redis are unreachable (%s); counting in this process until it "
+                    "returns (%d requests so far)",
+                    exc.__class__.__name__,
+                    self.fallback_hits,
+                )
+            return await self.fallback.increment(key, window_ms)
 
 
 class RateLimiter:
