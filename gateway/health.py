@@ -32,11 +32,15 @@ async def _probe(connector: Connector) -> dict[str, Any]:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Every subsystem answers its health endpoint; 503 with details otherwise."""
-    connectors: list[Connector] = request.app.state.services.connectors.all()
+    """Report whether every subsystem answers its health endpoint and the event bus is connected."""
+    services = request.app.state.services
+    connectors: list[Connector] = services.connectors.all()
     results = await asyncio.gather(*(_probe(connector) for connector in connectors))
     checks = {connector.name: result for connector, result in zip(connectors, results, strict=True)}
     ready = all(result["status"] == "ok" for result in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "subsystems": checks}, status_code=200 if ready else 503
-    )
+    body: dict[str, Any] = {"subsystems": checks}
+    if services.bus is not None:
+        body["event_bus"] = await services.bus.health()
+        ready = ready and body["event_bus"]["status"] == "ok"
+    body["status"] = "ready" if ready else "not_ready"
+    return JSONResponse(body, status_code=200 if ready else 503)
