@@ -365,6 +365,12 @@ class WorkflowEngine:
         if run.status is not RunStatus.FAILED:
             raise WorkflowStateError(f"run {run_id} is {run.status}; only failed runs can be retried", run_id=run_id)
         template = self.template(run.template)
+        if template.version != run.version:
+            raise WorkflowStateError(
+                f"run {run_id} started with {run.template} version {run.version}, but version {template.version} is "
+                "loaded; start a new run instead",
+                run_id=run_id,
+            )
         if not await self.store.claim(run_id, self.replica_id, self.options.lease_ttl_s):
             raise WorkflowStateError(f"run {run_id} is being changed by another replica; try again", run_id=run_id)
 

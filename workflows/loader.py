@@ -100,6 +100,11 @@ class _Checker:
         compensation = self._steps(document.get("compensation", []), "compensation", required=False)
         self._graph(steps, compensation)
         events, schedules = self._triggers(document.get("triggers", {}))
+        triggered_by = {trigger.event_type for trigger in events}
+        for spec in steps + compensation:
+            if spec.kind is StepKind.PUBLISH and spec.event_type in triggered_by:
+                self.add(f"publishes {spec.event_type}, which starts this template, so every run would start "
+                         "another one; publish a different type", step=spec.id, field="event_type")
         return Template(
             name=name,
             version=version,

@@ -536,3 +536,16 @@ async def test_store_outage_resumes_run(tmp_path: Path, bus: Any, actions: Actio
     assert done.steps["hold"].attempts == 2
     assert done.steps["hold"].history[0]["error"]["code"] == "WORKFLOW_LEASE_LOST"
     assert len(action_log.keys("test.gate")) == 2
+
+
+async def test_retry_rejects_changed_template(tmp_path: Path, store: RunStore, bus: Any,
+                                              actions: ActionRegistry) -> None:
+    write_template(tmp_path, "retries", RETRIES.replace("max_attempts: 3", "max_attempts: 1"))
+    async with running_engine(tmp_path, store, bus, actions) as engine:
+        run = await engine.start_run("retries", {})
+        await wait_for_run(engine, run.id)
+    write_template(tmp_path, "retries", RETRIES.replace("version: 1", "version: 2"))
+    async with running_engine(tmp_path, store, bus, actions) as engine:
+        with pytest.raises(WorkflowStateError) as raised:
+            await engine.retry_run(run.id)
+    assert "started with retries version 1, but version 2 is loaded" in raised.value.message

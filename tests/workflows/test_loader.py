@@ -141,3 +141,21 @@ def test_cli_graph_prints_mermaid() -> None:
     assert "  notify --> wait_ack" in shown.stdout
     assert missing.returncode == 1
     assert "workflow template 'nope' not found" in missing.stderr
+
+
+def test_self_triggering_template_rejected(tmp_path: Path, actions: ActionRegistry) -> None:
+    path = write_template(tmp_path, "loop", """
+        name: loop
+        version: 1
+        triggers:
+          events:
+            - type: com.fishwatch.workflow.ping.sent
+        steps:
+          - id: again
+            kind: publish
+            event_type: com.fishwatch.workflow.ping.sent
+    """)
+    assert _issues(path, actions) == [
+        f"{path}: step 'again': field 'event_type': publishes com.fishwatch.workflow.ping.sent, which starts this "
+        "template, so every run would start another one; publish a different type"
+    ]
