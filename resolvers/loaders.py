@@ -104,9 +104,11 @@ class Loaders:
 
     @cached_property
     def latest_readings_of_farm(self) -> DataLoader[str, list[LatestReading]]:
+        # Latest readings name their farm, so this batch needs no enclosure list and runs in parallel
+        # with the enclosure load instead of after it.
         acquisition = self.connectors.acquisition
         return DataLoader(
-            self._via_enclosures(lambda ids: acquisition.latest_readings(farm_ids=ids), lambda item: item.enclosure_id)
+            _grouped(lambda ids: acquisition.latest_readings(farm_ids=ids), lambda item: item.farm_id, self.chunk)
         )
 
     @cached_property

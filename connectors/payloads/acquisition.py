@@ -23,7 +23,7 @@ class Device(Payload):
 
 class LatestReading(Payload):
     enclosure_id: str
-    farm_id: str | None = None
+    farm_id: str
     metric: Metric
     value: float
     unit: str
