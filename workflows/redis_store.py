@@ -15,6 +15,8 @@ cannot overwrite the new owner's state.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -75,6 +77,64 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+class _WriteBatcher:
+    """Sends the script calls issued in one event-loop iteration as one pipeline.
+
+    Every step writes to the store twice, and with hundreds of steps in flight one round trip per
+    write spent most of the scheduler's time in socket calls. Callers still wait for their own
+    result, so "stored before acted on" holds. Batches are at most `max_batch` calls.
+    """
+
+    def __init__(self, client: Any, script: Any, max_batch: int) -> None:
+        self._client = client
+        self._script = script
+        self._max_batch = max_batch
+        self._pending: list[tuple[list[str], list[Any], asyncio.Future[Any]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def call(self, keys: list[str], args: list[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((keys, args, future))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._flush(), name="workflow-store-writes")
+        return await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the other writers of this iteration join the batch
+        while self._pending:
+            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for keys, args, _ in batch:
+                        await self._script(keys=keys, args=args, client=pipe)
+                    results = await pipe.execute(raise_on_error=False)
+            except asyncio.CancelledError:
+                self._pending = batch + self._pending  # close() fails them
+                raise
+            except Exception as exc:  # every caller must get an answer, or its step waits forever
+                if not isinstance(exc, RedisError | OSError):
+                    logger.error("workflow store: a batch of %d writes failed unexpectedly", len(batch), exc_info=exc)
+                results = [exc] * len(batch)
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if future.done():  # the caller was cancelled meanwhile
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for _, _, future in self._pending:
+            if not future.done():
+                future.set_exception(ConnectionError("the workflow run store is closed"))
+        self._pending.clear()
+
+
 class RedisRunStore(RunStore):
     """Runs, leases and signals in Redis; every replica with the same URL and prefix shares them."""
 
@@ -95,6 +155,7 @@ class RedisRunStore(RunStore):
         self._client: Any = redis.Redis(connection_pool=pool)
         self._create = self._client.register_script(_CREATE)
         self._write = self._client.register_script(_WRITE)
+        self._writes = _WriteBatcher(self._client, self._write, max_batch=max_connections * 10)
         self._renew = self._client.register_script(_RENEW)
         self._release = self._client.register_script(_RELEASE)
         self._closed = False
@@ -115,6 +176,7 @@ class RedisRunStore(RunStore):
         if self._closed:
             return
         self._closed = True
+        await self._writes.close()
         await self._client.aclose()
         await self._client.connection_pool.disconnect()
 
@@ -170,7 +232,7 @@ class RedisRunStore(RunStore):
             return
         keys = [self._key("lease", run_id), self._key("run", run_id), self._key("active"), self._key("finished")]
         try:
-            written = await self._write(keys=keys, args=[owner, run_id, state, finished_at, self.retention_ms, *pairs])
+            written = await self._writes.call(keys, [owner, run_id, state, finished_at, self.retention_ms, *pairs])
         except (RedisError, OSError) as exc:
             raise self._error(f"write run {run_id}", exc) from exc
         if not written:

@@ -281,3 +281,27 @@ async def test_same_key_on_two_replicas(tmp_path: Path, shared_store: RedisRunSt
     assert len({run.id for run in started}) == 1
     assert total == 1
     assert runs[0].idempotency_key == "slot-2026-12-04T03:00Z"
+
+
+async def test_batched_writes_check_each_lease(shared_store: RedisRunStore) -> None:
+    from common.errors import WorkflowLeaseLostError
+    from workflows.records import RunRecord, StepRecord
+
+    runs = [RunRecord(id=f"run-batch-{index}", template="t", version=1, input={}, created_at=time.time())
+            for index in range(50)]
+    for run in runs:
+        run.steps["s"] = StepRecord(step_id="s")
+        await shared_store.create_run(run, "replica-a", 30)
+    for run in runs:
+        run.steps["s"].status = StepStatus.SUCCEEDED
+    results = await asyncio.gather(
+        *(shared_store.write(run.id, "replica-a" if index else "replica-b", steps=[run.steps["s"]])
+          for index, run in enumerate(runs)),
+        return_exceptions=True,
+    )
+    stored = [await shared_store.get_run(run.id) for run in runs]
+    assert isinstance(results[0], WorkflowLeaseLostError)
+    assert results[1:] == [None] * 49
+    assert stored[0] is not None
+    assert stored[0].steps["s"].status is StepStatus.PENDING
+    assert all(run is not None and run.steps["s"].status is StepStatus.SUCCEEDED for run in stored[1:])

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gql import Client, gql
+from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.gateway_process import RunningGateway, serve_gateway
@@ -138,13 +138,15 @@ async def test_start_approve_and_stream(gateway: RunningGateway, http: aiohttp.C
     assert ask["status"] == "WAITING"
     assert ask["inputs"] == {"question": "Change feed at farm-001?"}
 
-    subscription = gql('subscription($id: ID!) { workflowRun(runId: $id) { runId stepId state } }')
+    subscription = GraphQLRequest(
+        "subscription($id: ID!) { workflowRun(runId: $id) { runId stepId state } }", variable_values={"id": run["id"]}
+    )
     ws_url = gateway.graphql_url.replace("http://", "ws://", 1)
     async with Client(transport=WebsocketsTransport(url=ws_url)) as session:
         before = workflow_subscribers(gateway)
 
         async def consume() -> list[dict[str, Any]]:
-            stream = session.subscribe(subscription, variable_values={"id": run["id"]})
+            stream = session.subscribe(subscription)
             return [item["workflowRun"] async for item in stream]
 
         consumer = asyncio.create_task(consume())
