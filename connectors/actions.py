@@ -251,6 +251,8 @@ class CreateRunArgs(ActionArgs):
 
 async def _create_run(connectors: Connectors, args: CreateRunArgs, key: str) -> dict[str, Any]:
     # A retry after a lost response must not start a second run, so look for one tagged with the key.
+    # NOTE: only the experiment's 200 newest runs are read (the sandbox's MLflow cannot filter runs
+    # by tag), so a retry after 200 newer runs in the same experiment would start a second run.
     for run in await connectors.mlops.search_runs(args.experiment_id):
         if any(tag.key == IDEMPOTENCY_TAG and tag.value == key for tag in run.data.tags):
             return _dump(run.info)
