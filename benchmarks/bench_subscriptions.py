@@ -1,8 +1,9 @@
 """Benchmark GraphQL subscriptions: publish-to-receive latency, deliveries per second, memory.
 
-Starts a private redis-server, the sandbox (`fishwatch sandbox`) and one gateway process
-(`fishwatch serve`) on free loopback ports. Client worker processes (this script with `--worker`)
-open N WebSocket subscriptions over graphql-transport-ws, all to the same camera events. The
+Starts a private redis-server, the sandbox (`fishwatch sandbox`) and, for each subscriber count,
+a fresh gateway process (`fishwatch serve`) on free loopback ports. Client worker processes (this
+script with `--worker`) open N WebSocket subscriptions over graphql-transport-ws, all to the same
+camera events. The
 benchmark process publishes on the Redis bus as another replica would, stamping each event with
 its publish time (`time.time_ns()`, one clock, since everything runs on this machine).
 
@@ -18,6 +19,7 @@ Prints a Markdown table to stdout and progress to stderr. The clients run on the
 the gateway, so their CPU time inflates the latencies measured.
 
 Usage: .venv/bin/python benchmarks/bench_subscriptions.py [--subscribers 1000 10000] [--workers 2]
+A quicker run of about a minute: --subscribers 1000 --steady-s 5 --burst-deliveries 20000
 """
 
 from __future__ import annotations
@@ -55,8 +57,10 @@ async def _subscribe_one(
     url: str, latencies: list[int], counts: dict[str, int], warmed: asyncio.Event, subscribed: asyncio.Event
 ) -> None:
     import websockets
+    from websockets.typing import Subprotocol
 
-    async with websockets.connect(url, subprotocols=["graphql-transport-ws"], max_size=None, open_timeout=60) as ws:
+    protocols = [Subprotocol("graphql-transport-ws")]
+    async with websockets.connect(url, subprotocols=protocols, max_size=None, open_timeout=60) as ws:
         await ws.send(json.dumps({"type": "connection_init"}))
         await ws.recv()
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
@@ -253,6 +257,30 @@ async def measure(args: argparse.Namespace, subscribers: int, bus: Any, gateway_
     }
 
 
+async def start_gateway(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, int]:
+    """Start `fishwatch serve` on a free port and return the process once /healthz responds."""
+    from tests.peers import free_port
+
+    port = free_port()
+    gateway = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr,
+    )  # fmt: skip
+    try:
+        await wait_http(f"http://127.0.0.1:{port}/healthz")
+    except BaseException:
+        await stop(gateway)
+        raise
+    return gateway, port
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):  # It exited already.
+        process.terminate()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), 20)
+
+
 async def run(args: argparse.Namespace) -> None:
     from subscriptions.bus import BusOptions, open_event_bus
     from tests.peers import free_port, running_redis
@@ -260,7 +288,6 @@ async def run(args: argparse.Namespace) -> None:
     with running_redis() as redis_peer:
         redis_url = f"redis://127.0.0.1:{redis_peer.port}/0"
         sandbox_port = free_port()
-        gateway_port = free_port()
         base_env = {key: value for key, value in os.environ.items() if not key.startswith("FISHWATCH_")}
         sandbox = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gateway.cli", "sandbox", "--base-port", str(sandbox_port),
@@ -274,30 +301,27 @@ async def run(args: argparse.Namespace) -> None:
             "FISHWATCH_AUTH_ANONYMOUS": "on",
             "FISHWATCH_SUBSCRIBER_MAX_QUEUED_EVENTS": "10000",
             # Every benchmark connection is the same anonymous caller.
-            "FISHWATCH_WS_MAX_CONNECTIONS_PER_CLIENT": str(sum(args.subscribers) + 100),
+            "FISHWATCH_WS_MAX_CONNECTIONS_PER_CLIENT": str(max(args.subscribers) + 100),
             **{f"FISHWATCH_{name.upper()}_URL": f"http://127.0.0.1:{sandbox_port + i}" for i, name in enumerate(names)},
         }
-        gateway = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.cli", "serve", "--port", str(gateway_port),
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr,
-        )  # fmt: skip
         bus = None
         try:
             await wait_http(f"http://127.0.0.1:{sandbox_port}/healthz")
-            await wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
             bus = await open_event_bus(redis_url, BusOptions(key_prefix="fishwatch"))
-            ws_url = f"ws://127.0.0.1:{gateway_port}/graphql"
             results = []
             for subscribers in args.subscribers:
-                results.append(await measure(args, subscribers, bus, gateway.pid, ws_url))
+                # A fresh gateway per size, so memory freed by the previous size does not hide the growth.
+                gateway, gateway_port = await start_gateway(env)
+                try:
+                    ws_url = f"ws://127.0.0.1:{gateway_port}/graphql"
+                    results.append(await measure(args, subscribers, bus, gateway.pid, ws_url))
+                finally:
+                    await stop(gateway)
                 log(json.dumps(results[-1]))
         finally:
             if bus is not None:
                 await bus.close()
-            for process in (gateway, sandbox):
-                process.terminate()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(process.wait(), 20)
+            await stop(sandbox)
 
     machine = platform.processor() or platform.machine()
     print(f"Machine: {os.cpu_count()} CPUs, {machine}, Python {platform.python_version()}")

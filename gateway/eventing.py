@@ -5,6 +5,7 @@ endpoint for GraphQL subscriptions, and `POST /events`.
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import logging
 import time
@@ -18,19 +19,34 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.extensions import ParserCache
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from common.errors import ConfigError, FishWatchError
 from gateway.settings import Settings
 from resolvers.subscription import CLOSE_CONNECTION_KEY, MAX_FILTER_VALUES_KEY
+from resolvers.types.events import render_key
 from subscriptions.bus import BusOptions, EventBus, open_event_bus
 from subscriptions.catalog import check_data
 from subscriptions.errors import EventBusUnavailableError
 from subscriptions.http_binding import event_from_http
 from subscriptions.mqtt_bridge import MqttBridge, MqttOptions
+from subscriptions.render_cache import RENDER_CACHE_KEY, RenderCache, SharedRenderExecutor, encode_shared_message
 
 logger = logging.getLogger(__name__)
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+# Bounds of the cache of rendered subscription results. An entry is needed only while one event
+# fans out to the subscribers of one operation. A subscriber that finds its entry evicted, because
+# it lags behind or many operations are active, renders the event again itself.
+# NOTE: module constants until Settings gains subscription_render_cache_max_entries and
+# subscription_render_cache_max_bytes.
+RENDER_CACHE_MAX_ENTRIES = 1024
+RENDER_CACHE_MAX_BYTES = 16 * 2**20
+# Distinct subscription documents whose parsed form is kept. Subscribers of one document then
+# share one syntax tree for as long as they stay subscribed, instead of holding a copy each.
+PARSED_DOCUMENTS_MAX = 256
 
 
 def bus_options(settings: Settings) -> BusOptions:
@@ -58,13 +74,16 @@ def _check_redis_url(url: str) -> None:
 
 
 class Eventing:
-    """The bus, the MQTT bridge and the tasks that close slow WebSocket clients."""
+    """The bus, the MQTT bridge, the subscription render cache and the tasks that close slow WebSocket clients."""
 
     def __init__(self, settings: Settings, bus: EventBus, bridge: MqttBridge | None) -> None:
         self.settings = settings
         self.bus = bus
         self.bridge = bridge
         self.draining = False
+        self.render_cache = RenderCache(
+            render_key, max_entries=RENDER_CACHE_MAX_ENTRIES, max_bytes=RENDER_CACHE_MAX_BYTES
+        )
         self._tasks: set[asyncio.Task[None]] = set()
 
     def spawn(self, coroutine: Awaitable[None], name: str) -> None:
@@ -171,12 +190,35 @@ async def post_event(request: Request) -> JSONResponse:
 ContextFactory = Callable[[Any], Awaitable[Any]]
 
 
+def _shared_render_schema(schema: strawberry.Schema) -> strawberry.Schema:
+    """Return a shallow copy of the schema whose subscriptions share parsed documents and renderings.
+
+    The copy shares types, extensions and the graphql-core schema with the original. It adds a
+    parser cache and replaces the executor class, so the HTTP path keeps the original unchanged.
+    """
+    if schema.execution_context_class is not StrawberryGraphQLCoreExecutionContext:
+        raise ConfigError(
+            f"the schema uses the executor {schema.execution_context_class.__name__}; the WebSocket endpoint "
+            "replaces only Strawberry's default one, so build the schema without execution_context_class"
+        )
+    shared = copy.copy(schema)
+    shared.execution_context_class = SharedRenderExecutor
+    # MaxTokensLimiter sets the parse options in on_operation, before any on_parse hook runs, so the
+    # token limit still applies and is part of the cache key.
+    shared.extensions = (*schema.extensions, lambda: ParserCache(maxsize=PARSED_DOCUMENTS_MAX))
+    return shared
+
+
 class SubscriptionEndpoint(GraphQL):
-    """Strawberry's ASGI app for GraphQL over WebSocket, with the gateway's context."""
+    """Strawberry's ASGI app for GraphQL over WebSocket, with the gateway's context.
+
+    Subscribers of the same document, operation and variables share one rendering of each event
+    and its JSON (see subscriptions/render_cache.py).
+    """
 
     def __init__(self, schema: strawberry.Schema, settings: Settings, context_factory: ContextFactory) -> None:
         super().__init__(
-            schema,
+            _shared_render_schema(schema),
             graphql_ide=None,
             keep_alive=True,
             keep_alive_interval=settings.ws_keepalive_interval_s,
@@ -201,7 +243,12 @@ class SubscriptionEndpoint(GraphQL):
         eventing = _eventing(request.app)
         context.extras[MAX_FILTER_VALUES_KEY] = eventing.settings.subscription_max_filter_values
         context.extras[CLOSE_CONNECTION_KEY] = self._closer(eventing, request)
+        context.extras[RENDER_CACHE_KEY] = eventing.render_cache
         return context
+
+    def encode_json(self, data: object) -> str | bytes:
+        shared = encode_shared_message(data)
+        return shared if shared is not None else super().encode_json(data)
 
     def _closer(self, eventing: Eventing, websocket: WebSocket) -> Callable[[int, str], None]:
         closed = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.exceptions import RedisError, ResponseError
 
 from subscriptions.bus import BusOptions, EventBus
@@ -25,6 +25,12 @@ from subscriptions.redis_listener import RedisListener
 from subscriptions.subscription import Delivery, EventSubscription
 
 logger = logging.getLogger(__name__)
+
+# Connections of the command client (publish, replay reads, resume checks). When all are busy, as
+# when thousands of clients subscribe at once after a restart, a command waits up to
+# redis_socket_timeout_s for one instead of failing at once with "Too many connections".
+# NOTE: a module constant until Settings gains redis_max_connections.
+COMMAND_MAX_CONNECTIONS = 100
 
 # KEYS[1]: stream. ARGV: channel, event JSON, max events, retention in ms.
 PUBLISH_SCRIPT = """
@@ -56,7 +62,15 @@ class RedisEventBus(EventBus):
             "socket_connect_timeout": options.redis_socket_timeout_s,
             "client_name": "fishwatch-event-bus",
         }
-        self._client = Redis.from_url(url, health_check_interval=int(options.health_check_interval_s), **common)
+        self._client = Redis.from_pool(
+            BlockingConnectionPool.from_url(
+                url,
+                max_connections=COMMAND_MAX_CONNECTIONS,
+                timeout=options.redis_socket_timeout_s,
+                health_check_interval=int(options.health_check_interval_s),
+                **common,
+            )
+        )
         self._subscriber_pool = ConnectionPool.from_url(url, **common)
         self._publish_script = self._client.register_script(PUBLISH_SCRIPT)
         self._stream = stream_key(options.key_prefix)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Hashable
 from typing import Any, cast
 
 import strawberry
@@ -226,3 +227,16 @@ class WorkflowEvent:
             farm_id=strawberry.ID(event.farmid) if event.farmid else None,
             data=cast(JSON, event.data),
         )
+
+
+# Every field of these types is computed from the event and the subscription's arguments alone,
+# never from the caller, so one rendering of an event can go to every subscriber of the same
+# document, operation and variables. A type whose fields read the context must stay out.
+SHAREABLE_EVENT_TYPES = (Event, LiveReading, AlertEvent, DeviceStatusEvent, WorkflowEvent)
+
+
+def render_key(payload: Any) -> Hashable | None:
+    """Return the key naming the event behind a payload, or None when its rendering is not shared."""
+    if isinstance(payload, SHAREABLE_EVENT_TYPES):
+        return type(payload).__name__, payload.position
+    return None

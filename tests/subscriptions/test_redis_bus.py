@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from subscriptions.bus import BusOptions, open_event_bus
 from subscriptions.events import ALERT_PREFIX, ALERT_RAISED, CloudEvent
-from subscriptions.redis_bus import RedisEventBus
+from subscriptions.redis_bus import COMMAND_MAX_CONNECTIONS, RedisEventBus
 from tests.subscriptions.conftest import wait_until
 
 
@@ -62,3 +62,32 @@ async def test_health_reports_subscriber(redis_url: str, unique_prefix: str) -> 
     finally:
         await bus.close()
     assert (await bus.health())["status"] == "closed"
+
+
+async def test_subscribe_burst_past_pool_size(redis_url: str, unique_prefix: str) -> None:
+    """More subscriptions at once than the command pool has connections wait for one, and all start."""
+    bus = await open_event_bus(redis_url, BusOptions(key_prefix=unique_prefix))
+    publisher = await open_event_bus(redis_url, BusOptions(key_prefix=unique_prefix))
+    count = 3 * COMMAND_MAX_CONNECTIONS
+    started = asyncio.Event()
+    entered = 0
+
+    async def subscribe_and_receive() -> dict[str, object] | None:
+        nonlocal entered
+        async with bus.subscribe(types=[ALERT_PREFIX]) as subscription:
+            entered += 1
+            if entered == count:
+                started.set()
+            event = await asyncio.wait_for(anext(subscription), 10)
+            return event.data
+
+    try:
+        receivers = [asyncio.ensure_future(subscribe_and_receive()) for _ in range(count)]
+        await asyncio.wait_for(started.wait(), 30)
+        await publisher.publish(alert(1))
+        received = await asyncio.gather(*receivers)
+    finally:
+        await publisher.close()
+        await bus.close()
+
+    assert received == [{"alertId": "a1", "n": 1}] * count
