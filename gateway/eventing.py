@@ -37,16 +37,6 @@ logger = logging.getLogger(__name__)
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
-# Bounds of the cache of rendered subscription results. An entry is needed only while one event
-# fans out to the subscribers of one operation. A subscriber that finds its entry evicted, because
-# it lags behind or many operations are active, renders the event again itself.
-# NOTE: module constants until Settings gains subscription_render_cache_max_entries and
-# subscription_render_cache_max_bytes.
-RENDER_CACHE_MAX_ENTRIES = 1024
-RENDER_CACHE_MAX_BYTES = 16 * 2**20
-# Distinct subscription documents whose parsed form is kept. Subscribers of one document then
-# share one syntax tree for as long as they stay subscribed, instead of holding a copy each.
-PARSED_DOCUMENTS_MAX = 256
 
 
 def bus_options(settings: Settings) -> BusOptions:
@@ -61,6 +51,7 @@ def bus_options(settings: Settings) -> BusOptions:
         health_check_interval_s=settings.redis_health_check_interval_s,
         redis_socket_timeout_s=settings.redis_socket_timeout_s,
         dead_letter_max_entries=settings.event_dead_letter_max_entries,
+        redis_max_connections=settings.redis_max_connections,
     )
 
 
@@ -81,8 +72,13 @@ class Eventing:
         self.bus = bus
         self.bridge = bridge
         self.draining = False
+        # An entry is needed only while one event fans out to the subscribers of one operation; a
+        # subscriber that finds its entry evicted (it lags, or many operations are active) renders
+        # the event again itself.
         self.render_cache = RenderCache(
-            render_key, max_entries=RENDER_CACHE_MAX_ENTRIES, max_bytes=RENDER_CACHE_MAX_BYTES
+            render_key,
+            max_entries=settings.subscription_render_cache_max_entries,
+            max_bytes=settings.subscription_render_cache_max_bytes,
         )
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -190,7 +186,7 @@ async def post_event(request: Request) -> JSONResponse:
 ContextFactory = Callable[[Any], Awaitable[Any]]
 
 
-def _shared_render_schema(schema: strawberry.Schema) -> strawberry.Schema:
+def _shared_render_schema(schema: strawberry.Schema, parsed_documents_max: int) -> strawberry.Schema:
     """Return a shallow copy of the schema whose subscriptions share parsed documents and renderings.
 
     The copy shares types, extensions and the graphql-core schema with the original. It adds a
@@ -205,7 +201,8 @@ def _shared_render_schema(schema: strawberry.Schema) -> strawberry.Schema:
     shared.execution_context_class = SharedRenderExecutor
     # MaxTokensLimiter sets the parse options in on_operation, before any on_parse hook runs, so the
     # token limit still applies and is part of the cache key.
-    shared.extensions = (*schema.extensions, lambda: ParserCache(maxsize=PARSED_DOCUMENTS_MAX))
+    # Subscribers of one document share one syntax tree for as long as they stay subscribed.
+    shared.extensions = (*schema.extensions, lambda: ParserCache(maxsize=parsed_documents_max))
     return shared
 
 
@@ -218,7 +215,7 @@ class SubscriptionEndpoint(GraphQL):
 
     def __init__(self, schema: strawberry.Schema, settings: Settings, context_factory: ContextFactory) -> None:
         super().__init__(
-            _shared_render_schema(schema),
+            _shared_render_schema(schema, settings.subscription_parsed_documents_max),
             graphql_ide=None,
             keep_alive=True,
             keep_alive_interval=settings.ws_keepalive_interval_s,

@@ -129,6 +129,7 @@ class Settings(BaseModel):
     redis_health_check_interval_s: float = Field(15.0, gt=0)
     redis_reconnect_backoff_base_s: float = Field(0.1, gt=0)
     redis_reconnect_backoff_max_s: float = Field(5.0, gt=0)
+    redis_max_connections: int = Field(100, ge=1)  # command connections of the bus per process
     event_stream_max_events: int = Field(100_000, ge=1)
     event_stream_retention_ms: int = Field(86_400_000, ge=1000)
     event_replay_batch_events: int = Field(500, ge=1, le=10_000)
@@ -142,6 +143,10 @@ class Settings(BaseModel):
     # Compression keeps zlib state per WebSocket (tens of KB), which dominates an idle subscriber.
     ws_per_message_deflate: bool = False
     subscription_max_filter_values: int = Field(100, ge=1)
+    # Rendered subscription results shared by subscribers of one operation (see docs/events.md).
+    subscription_render_cache_max_entries: int = Field(1024, ge=1)
+    subscription_render_cache_max_bytes: int = Field(16 * 2**20, ge=65_536)
+    subscription_parsed_documents_max: int = Field(256, ge=1)  # distinct subscription documents kept parsed
     # MQTT telemetry bridge; off without mqtt_url (mqtt://host:port or mqtts://user:password@host:port).
     mqtt_url: str | None = None
     mqtt_topic_filter: str = "fishwatch/+/+/+/telemetry"

@@ -42,6 +42,10 @@ class BusOptions:
     health_check_interval_s: float = 15.0
     redis_socket_timeout_s: float = 5.0
     dead_letter_max_entries: int = 10_000
+    # Connections of the command client (publish, replay reads, resume checks). When all are busy,
+    # as when thousands of clients subscribe at once after a restart, a command waits up to
+    # redis_socket_timeout_s for one instead of failing at once with "Too many connections".
+    redis_max_connections: int = 100
 
 
 class FanOut:

@@ -26,12 +26,6 @@ from subscriptions.subscription import Delivery, EventSubscription
 
 logger = logging.getLogger(__name__)
 
-# Connections of the command client (publish, replay reads, resume checks). When all are busy, as
-# when thousands of clients subscribe at once after a restart, a command waits up to
-# redis_socket_timeout_s for one instead of failing at once with "Too many connections".
-# NOTE: a module constant until Settings gains redis_max_connections.
-COMMAND_MAX_CONNECTIONS = 100
-
 # KEYS[1]: stream. ARGV: channel, event JSON, max events, retention in ms.
 PUBLISH_SCRIPT = """
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'event', ARGV[2])
@@ -65,7 +59,7 @@ class RedisEventBus(EventBus):
         self._client = Redis.from_pool(
             BlockingConnectionPool.from_url(
                 url,
-                max_connections=COMMAND_MAX_CONNECTIONS,
+                max_connections=options.redis_max_connections,
                 timeout=options.redis_socket_timeout_s,
                 health_check_interval=int(options.health_check_interval_s),
                 **common,

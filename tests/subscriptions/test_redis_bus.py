@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from subscriptions.bus import BusOptions, open_event_bus
 from subscriptions.events import ALERT_PREFIX, ALERT_RAISED, CloudEvent
-from subscriptions.redis_bus import COMMAND_MAX_CONNECTIONS, RedisEventBus
+from subscriptions.redis_bus import RedisEventBus
 from tests.subscriptions.conftest import wait_until
 
 
@@ -66,9 +66,10 @@ async def test_health_reports_subscriber(redis_url: str, unique_prefix: str) -> 
 
 async def test_subscribe_burst_past_pool_size(redis_url: str, unique_prefix: str) -> None:
     """More subscriptions at once than the command pool has connections wait for one, and all start."""
-    bus = await open_event_bus(redis_url, BusOptions(key_prefix=unique_prefix))
+    pool_size = 20
+    bus = await open_event_bus(redis_url, BusOptions(key_prefix=unique_prefix, redis_max_connections=pool_size))
     publisher = await open_event_bus(redis_url, BusOptions(key_prefix=unique_prefix))
-    count = 3 * COMMAND_MAX_CONNECTIONS
+    count = 3 * pool_size
     started = asyncio.Event()
     entered = 0
 
