@@ -4,9 +4,9 @@ A dashboard query spends most of its time completing leaf fields (a reading's me
 unit and time), and graphql-core pays for a path, a resolve-info object, a resolver call and
 two awaitable checks on each. When every field selected on an object reads an attribute through
 Strawberry's default resolver and returns a scalar or enum, this executor reads and serializes
-them directly. The result is the same: on any surprise (a null in a non-null field, a value the
-scalar rejects, an exception) it hands the object back to graphql-core's own path, which
-re-reads the attributes and reports the error exactly as it would have.
+them directly. The result is the same. On any surprise (a null in a non-null field, a value the
+scalar rejects, an exception) the object goes back to graphql-core's own path, which re-reads the
+attributes and reports the error exactly as it would have.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ LeafField = tuple[str | None, GraphQLLeafType | None, bool]
 class LeafFastPathExecutor(Executor[Any]):
     """graphql-core's executor, with plain-leaf objects completed without per-field machinery."""
 
-    # Plans per (object type, selected fields). Keyed by the type object itself, so two schemas
-    # with a type of the same name never share a plan; a schema never changes, so plans never go stale.
+    # Plans per (object type, selected fields). The key holds the type object itself, so two schemas
+    # with a type of the same name never share a plan. A schema never changes, so plans never go stale.
     _plans: dict[tuple[GraphQLObjectType, tuple[tuple[str, str, bool], ...]], list[tuple[str, LeafField]] | None] = {}
 
     def execute_fields(

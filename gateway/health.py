@@ -16,7 +16,7 @@ READINESS_TIMEOUT_S = 2.0
 
 
 async def healthz(request: Request) -> JSONResponse:
-    """The process is up and its event loop answers."""
+    """Return 200 while the process is up and its event loop runs."""
     return JSONResponse({"status": "ok"})
 
 
@@ -32,7 +32,7 @@ async def _probe(connector: Connector) -> dict[str, Any]:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Report whether every subsystem answers its health endpoint and the event bus is connected."""
+    """Report whether every subsystem passes its health check and the event bus is connected."""
     services = request.app.state.services
     connectors: list[Connector] = services.connectors.all()
     results = await asyncio.gather(*(_probe(connector) for connector in connectors))
