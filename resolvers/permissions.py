@@ -94,7 +94,11 @@ class ScopeExtension(FieldExtension):
         self.field_name = "this field"
 
     def apply(self, field: StrawberryField) -> None:
-        field.directives.append(RequiresScopes(scopes=list(self.scopes)))
+        # Strawberry applies field extensions each time a schema is built from the same field, so
+        # add the directive once, however many schemas (tests, the CLI, replicas) are built.
+        directive = RequiresScopes(scopes=list(self.scopes))
+        if not any(isinstance(d, RequiresScopes) and d.scopes == directive.scopes for d in field.directives):
+            field.directives.append(directive)
         self.field_name = field.python_name
 
     def resolve(self, next_: Callable[..., Any], source: Any, info: GatewayInfo, **kwargs: Any) -> Any:

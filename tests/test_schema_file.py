@@ -23,3 +23,9 @@ def test_schema_documents_every_type():
         and (index == 0 or not lines[index - 1].endswith('"""'))
     ]
     assert undocumented == []
+
+
+def test_schema_stable_across_builds():
+    first = create_schema(load_settings({})).as_str()
+    second = create_schema(load_settings({})).as_str()
+    assert first == second
