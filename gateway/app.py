@@ -76,7 +76,10 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         # Introspection policy and cost limit for WebSocket operations; HTTP applies them in OperationGuard.
         extra_extensions=[
             operation_policy_extension(
-                settings.introspection_callers, settings.max_query_cost, settings.max_query_list_size
+                settings.introspection_callers,
+                settings.max_query_cost,
+                settings.max_query_list_size,
+                persisted_only_callers=settings.persisted_queries_only_callers,
             )
         ],
     )

@@ -22,9 +22,18 @@ from gateway.auth.guard import uses_introspection
 
 
 def operation_policy_extension(
-    introspection_callers: list[CallerKind], max_cost: int, list_size: int
+    introspection_callers: list[CallerKind],
+    max_cost: int,
+    list_size: int,
+    persisted_only_callers: list[CallerKind] | None = None,
 ) -> type[SchemaExtension]:
-    """Build the schema extension class for these settings."""
+    """Build the schema extension class for these settings.
+
+    Callers limited to persisted queries are refused every operation over WebSocket, because the
+    hash lookup is asynchronous and cannot run inside a validation rule; refusing keeps the limit
+    from being bypassed there.
+    """
+    persisted_only = set(persisted_only_callers or [])
 
     class OperationPolicy(SchemaExtension):
         def on_operation(self) -> Iterator[None]:
@@ -60,6 +69,17 @@ def operation_policy_extension(
             def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
                 name = node.name.value if node.name else "anonymous"
                 kind = getattr(principal, "kind", None)
+                if kind is not None and kind in persisted_only:
+                    # NOTE: persisted subscriptions are refused too; only HTTP looks hashes up.
+                    self.report_error(
+                        GraphQLError(
+                            f"{kind} callers may run only persisted queries, which this gateway accepts over "
+                            "HTTP only; send the operation as a persisted query over HTTP",
+                            node,
+                            extensions={"code": "FORBIDDEN", "reason": "PERSISTED_QUERY_REQUIRED"},
+                        )
+                    )
+                    return
                 if kind is not None and kind not in introspection_callers and uses_introspection(self.context.document):
                     self.report_error(
                         GraphQLError(

@@ -287,3 +287,20 @@ async def test_mutation_over_ws_audited(ws_gateway: AuthGateway, caplog: pytest.
         == f"mutation caller=client:{client.client_id} operation=Close outcome=ok transport=websocket"
         for record in caplog.records
     )
+
+
+async def test_persisted_only_refused_over_ws(sandbox_urls: SandboxUrls, auth_files: tuple[Path, Path]):
+    clients_file, key_file = auth_files
+    async with serve_gateway(
+        **subsystem_settings(sandbox_urls), auth_anonymous="on", persisted_queries_only_callers=["anonymous"]
+    ) as running:
+        gateway = AuthGateway(running, clients_file, key_file)
+        socket = await websockets.connect(ws_url(gateway), subprotocols=[Subprotocol("graphql-transport-ws")])
+        await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await asyncio.wait_for(socket.recv(), 5)
+        await socket.send(json.dumps(start_message("graphql-transport-ws", ALERTS)))
+        message = await next_payload(socket)
+        await socket.close()
+
+    assert message["type"] == "error"
+    assert message["payload"][0]["extensions"]["reason"] == "PERSISTED_QUERY_REQUIRED"
