@@ -122,6 +122,7 @@ class RunDriver:
                     self.run.steps[spec.id] for spec in specs if self.run.steps[spec.id].status is StepStatus.FAILED
                 ]
                 if not failed:
+                    await self._skip_unused_compensation()
                     await self._finish(RunStatus.SUCCEEDED)
                     return
                 if self.run.error is None:
@@ -196,6 +197,22 @@ class RunDriver:
                 skipped.append(record)
                 changed = True
         return skipped, ready
+
+    async def _skip_unused_compensation(self) -> None:
+        """Mark compensation steps skipped when the run succeeded, so no step reads as unfinished."""
+        unused = [
+            record for record in self.run.steps.values() if record.compensation and record.status is StepStatus.PENDING
+        ]
+        if not unused:
+            return
+        now = time.time()
+        for record in unused:
+            record.status = StepStatus.SKIPPED
+            record.skip_reason = "the run succeeded, so there is nothing to compensate"
+            record.finished_at = now
+        await self._write(steps=unused)
+        for record in unused:
+            self._publish_step(record, "skipped")
 
     async def _finish(self, status: RunStatus) -> None:
         self.run.status = status

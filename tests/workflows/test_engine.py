@@ -203,6 +203,21 @@ async def test_failure_skips_dependents_and_compensates(tmp_path: Path, store: R
     assert "did not succeed" in (steps["refund"].skip_reason or "")
 
 
+async def test_success_skips_compensation(tmp_path: Path, store: RunStore, bus: Any,
+                                          actions: ActionRegistry, action_log: ActionLog) -> None:
+    succeeding = SAGA.replace("action: test.fail\n    depends_on: [book]\n    inputs: {retryable: false}",
+                              "action: test.echo\n    depends_on: [book]\n    inputs: {value: charged}")
+    write_template(tmp_path, "saga", succeeding)
+    async with running_engine(tmp_path, store, bus, actions) as engine:
+        run = await engine.start_run("saga", {})
+        done = await wait_for_run(engine, run.id)
+    assert done.status is RunStatus.SUCCEEDED
+    assert done.steps["charge"].output == {"value": "charged"}
+    for step_id in ("unbook", "refund"):
+        assert done.steps[step_id].status is StepStatus.SKIPPED
+        assert done.steps[step_id].skip_reason == "the run succeeded, so there is nothing to compensate"
+
+
 async def test_retry_run_skips_succeeded_steps(tmp_path: Path, store: RunStore, bus: Any, actions: ActionRegistry,
                                                action_log: ActionLog) -> None:
     write_template(tmp_path, "retries", RETRIES.replace("max_attempts: 3", "max_attempts: 2"))
