@@ -14,7 +14,7 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import strawberry
 
@@ -22,6 +22,7 @@ from common.errors import InvalidArgumentError
 
 T = TypeVar("T")
 P = TypeVar("P")
+P_co = TypeVar("P_co", covariant=True)
 
 
 @strawberry.type(description="Where a page sits in its list (Relay cursor connections).")
@@ -124,15 +125,27 @@ def connection_from_list(
     )
 
 
+class PageLike(Protocol[P_co]):
+    """One upstream page: the connectors' `Page`, or an `UpstreamPage` built from another API's shape."""
+
+    @property
+    def items(self) -> Sequence[P_co]: ...
+
+    @property
+    def next_cursor(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class UpstreamPage(Generic[P]):
+    """One upstream page of an API whose page fields have other names (MLflow's, for example)."""
+
     items: Sequence[P]
     next_cursor: str | None
 
 
 async def connection_from_upstream(
     kind: str,
-    fetch: Callable[[int, str | None], Awaitable[UpstreamPage[P]]],
+    fetch: Callable[[int, str | None], Awaitable[PageLike[P]]],
     convert: Callable[[P], T],
     *,
     first: int,

@@ -10,6 +10,7 @@ import strawberry
 from common.errors import NotFoundError
 from connectors.payloads.acquisition import Device as DevicePayload
 from connectors.payloads.alerting import Alert as AlertPayload
+from connectors.payloads.common import Page
 from connectors.payloads.core import Farm as FarmPayload
 from connectors.payloads.fabric import Dataset as DatasetPayload
 from connectors.payloads.mlflow import RegisteredModel as RegisteredModelPayload
@@ -85,15 +86,14 @@ class Query:
             )
         only_ids = sorted(visible) if visible is not None else None
 
-        async def fetch(limit: int, cursor: str | None) -> UpstreamPage[FarmPayload]:
-            page = await core.farms_page(
+        async def fetch(limit: int, cursor: str | None) -> Page[FarmPayload]:
+            return await core.farms_page(
                 limit=limit,
                 cursor=cursor,
                 region=region,
                 organization_id=str(organization_id) if organization_id else None,
                 ids=only_ids,
             )
-            return UpstreamPage(page.items, page.next_cursor)
 
         return await connection_from_upstream(
             f"farms:{region}:{organization_id}" + (f":{','.join(only_ids)}" if only_ids is not None else ""),
@@ -154,15 +154,14 @@ class Query:
                 max_page_size=info.context.limits.max_page_size,
             )
 
-        async def fetch(limit: int, cursor: str | None) -> UpstreamPage[AlertPayload]:
-            page = await alerting.alerts_page(
+        async def fetch(limit: int, cursor: str | None) -> Page[AlertPayload]:
+            return await alerting.alerts_page(
                 limit=limit,
                 cursor=cursor,
                 farm_ids=farm_ids or [],
                 statuses=statuses,
                 severities=severities,
             )
-            return UpstreamPage(page.items, page.next_cursor)
 
         return await connection_from_upstream(
             f"alerts:{','.join(farm_ids) if farm_ids else None}:{','.join(statuses)}:{','.join(severities)}",
@@ -206,15 +205,14 @@ class Query:
                 max_page_size=info.context.limits.max_page_size,
             )
 
-        async def fetch(limit: int, cursor: str | None) -> UpstreamPage[DevicePayload]:
-            page = await acquisition.devices_page(
+        async def fetch(limit: int, cursor: str | None) -> Page[DevicePayload]:
+            return await acquisition.devices_page(
                 limit=limit,
                 cursor=cursor,
                 farm_ids=farm_ids or [],
                 kind=wire(kind) if kind else None,
                 status=wire(status) if status else None,
             )
-            return UpstreamPage(page.items, page.next_cursor)
 
         return await connection_from_upstream(
             f"devices:{','.join(farm_ids) if farm_ids else None}:{kind}:{status}",
@@ -229,9 +227,8 @@ class Query:
     async def datasets(self, info: GatewayInfo, first: First = 50, after: After = None) -> Connection[Dataset] | None:
         fabric = info.context.connectors.fabric
 
-        async def fetch(limit: int, cursor: str | None) -> UpstreamPage[DatasetPayload]:
-            page = await fabric.datasets_page(limit=limit, cursor=cursor)
-            return UpstreamPage(page.items, page.next_cursor)
+        async def fetch(limit: int, cursor: str | None) -> Page[DatasetPayload]:
+            return await fabric.datasets_page(limit=limit, cursor=cursor)
 
         return await connection_from_upstream(
             "datasets",

@@ -12,6 +12,7 @@ import strawberry
 from common.errors import InvalidArgumentError
 from connectors.payloads.acquisition import LatestReading as LatestReadingPayload
 from connectors.payloads.acquisition import Observation as ObservationPayload
+from connectors.payloads.common import Page
 from connectors.payloads.core import Enclosure as EnclosurePayload
 from connectors.payloads.core import Farm as FarmPayload
 from connectors.payloads.core import Fish as FishPayload
@@ -20,7 +21,7 @@ from connectors.payloads.core import Stock
 from resolvers.arguments import After, First, FromDate, FromTime, ToDate, ToTime, date_range, time_range, wire
 from resolvers.context import GatewayInfo
 from resolvers.enums import SEVERITY_RANK, AlertSeverity, AlertStatus, DeviceKind, DeviceStatus, HarvestPeriod, Metric
-from resolvers.pagination import Connection, UpstreamPage, connection_from_list, connection_from_upstream
+from resolvers.pagination import Connection, connection_from_list, connection_from_upstream
 from resolvers.permissions import requires_scopes
 from resolvers.prefetch import from_loader, node_field_names, prefetch
 from resolvers.types.alerts import Alert
@@ -283,9 +284,8 @@ class Enclosure:
     ) -> Connection[Observation] | None:
         acquisition = info.context.connectors.acquisition
 
-        async def fetch(limit: int, cursor: str | None) -> UpstreamPage[ObservationPayload]:
-            page = await acquisition.observations_page(str(self.id), limit=limit, cursor=cursor)
-            return UpstreamPage(page.items, page.next_cursor)
+        async def fetch(limit: int, cursor: str | None) -> Page[ObservationPayload]:
+            return await acquisition.observations_page(str(self.id), limit=limit, cursor=cursor)
 
         return await connection_from_upstream(
             f"observations:{self.id}",
@@ -305,9 +305,8 @@ class Enclosure:
     ) -> Connection[Fish] | None:
         core = info.context.connectors.core
 
-        async def fetch(limit: int, cursor: str | None) -> UpstreamPage[FishPayload]:
-            page = await core.fish_page(str(self.id), limit=limit, cursor=cursor)
-            return UpstreamPage(page.items, page.next_cursor)
+        async def fetch(limit: int, cursor: str | None) -> Page[FishPayload]:
+            return await core.fish_page(str(self.id), limit=limit, cursor=cursor)
 
         return await connection_from_upstream(
             f"fish:{self.id}",
@@ -500,9 +499,8 @@ class Organization:
     ) -> Connection[Farm] | None:
         core = info.context.connectors.core
 
-        async def fetch(limit: int, cursor: str | None) -> UpstreamPage[FarmPayload]:
-            page = await core.farms_page(limit=limit, cursor=cursor, organization_id=str(self.id))
-            return UpstreamPage(page.items, page.next_cursor)
+        async def fetch(limit: int, cursor: str | None) -> Page[FarmPayload]:
+            return await core.farms_page(limit=limit, cursor=cursor, organization_id=str(self.id))
 
         return await connection_from_upstream(
             f"farms:org:{self.id}",
