@@ -128,7 +128,7 @@ class UpstreamError(FishWatchError):
 
 
 class UpstreamUnavailableError(UpstreamError):
-    """The subsystem refused the connection, answered 5xx, or its circuit is open."""
+    """The subsystem refused the connection, returned a 5xx status, or its circuit is open."""
 
     code = "UPSTREAM_UNAVAILABLE"
     http_status = 503
@@ -136,7 +136,7 @@ class UpstreamUnavailableError(UpstreamError):
 
 
 class UpstreamTimeoutError(UpstreamError):
-    """The subsystem did not answer within the call's timeout or the request's deadline."""
+    """The subsystem did not respond within the call's timeout or the request's deadline."""
 
     code = "UPSTREAM_TIMEOUT"
     http_status = 504
@@ -144,7 +144,7 @@ class UpstreamTimeoutError(UpstreamError):
 
 
 class UpstreamBadResponseError(UpstreamError):
-    """The subsystem answered with a payload that does not match its contract."""
+    """The subsystem returned a payload that does not match its contract."""
 
     code = "UPSTREAM_BAD_RESPONSE"
 

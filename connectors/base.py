@@ -1,9 +1,10 @@
 """The shared base of every subsystem connector.
 
-One aiohttp session per subsystem for the process lifetime; connect and total timeouts bounded
-by the current request's deadline; retries with exponential backoff and full jitter for
-idempotent calls only; a circuit breaker; the request id forwarded upstream; every payload
-validated against a pydantic model; one log line per upstream call. aiohttp and pydantic errors
+Each subsystem gets one aiohttp session for the process lifetime. Connect and total timeouts are
+bounded by the current request's deadline, and only idempotent calls are retried, with
+exponential backoff and full jitter. A circuit breaker guards each subsystem, the request id is
+forwarded upstream, every payload is validated against a pydantic model, and each upstream call
+logs one line. aiohttp and pydantic errors
 are translated here, at the boundary, into the `Upstream*Error` classes of `common.errors`.
 """
 
@@ -55,7 +56,7 @@ def _adapter(model: Any) -> TypeAdapter[Any]:
 
 @dataclass(frozen=True)
 class ConnectorConfig:
-    """How one connector reaches its subsystem; every duration in seconds."""
+    """Connection settings of one connector; every duration in seconds."""
 
     name: str
     base_url: str
@@ -208,7 +209,7 @@ class Connector:
         headers: dict[str, str] | None,
         attempt: int,
     ) -> bytes:
-        """Send one HTTP request; return the body of a 2xx answer or raise an UpstreamError."""
+        """Send one HTTP request; return the body of a 2xx response or raise an UpstreamError."""
         if self._session is None:
             raise UpstreamUnavailableError(f"{self.name}: connector is not started", subsystem=self.name)
         if not self.breaker.allow():
@@ -242,7 +243,7 @@ class Connector:
             status = "timeout"
             self._record(failed=True)
             raise UpstreamTimeoutError(
-                f"{self.name} did not answer {method} /{path.lstrip('/')} within {timeout:.2f} s",
+                f"{self.name} did not respond to {method} /{path.lstrip('/')} within {timeout:.2f} s",
                 subsystem=self.name,
             ) from exc
         except aiohttp.ClientError as exc:
@@ -297,7 +298,7 @@ class Connector:
 
     def _raise_for_status(self, status: int, body: bytes, method: str, path: str) -> None:
         upstream = _upstream_message(body)
-        what = f"{self.name} answered {status} to {method} /{path.lstrip('/')}"
+        what = f"{self.name} returned {status} for {method} /{path.lstrip('/')}"
         message = f"{what}: {upstream}" if upstream else what
         if status >= 500 or status in _RETRYABLE_STATUSES:
             self._record(failed=True)
@@ -324,7 +325,7 @@ class Connector:
             first = exc.errors()[0]
             location = ".".join(str(part) for part in first["loc"]) or "<body>"
             raise UpstreamBadResponseError(
-                f"{self.name} answered {where} with an invalid payload: {location}: {first['msg']}",
+                f"{self.name} returned an invalid payload for {where}: {location}: {first['msg']}",
                 subsystem=self.name,
             ) from exc
 

@@ -2,7 +2,7 @@
 
 Values come from `FISHWATCH_*` environment variables and, when `FISHWATCH_CONFIG_FILE` names one,
 a TOML file whose keys are the field names below (environment variables win). Every bound has a
-unit in its name and a default; `load_settings` turns pydantic's errors into messages that name
+unit in its name and a default. `load_settings` turns pydantic's errors into messages that name
 the variable, the bad value and what is expected.
 """
 
@@ -99,7 +99,8 @@ class Settings(BaseModel):
     auth_jwks_max_bytes: int = Field(262_144, ge=1024)
     auth_max_revocations_in_memory: int = Field(100_000, ge=1)
     auth_token_cache_size: int = Field(10_000, ge=0)  # verified tokens kept; 0 verifies every request
-    auth_token_cache_ttl_s: float = Field(300.0, gt=0)  # longest a verified token is reused unverified
+    # Maximum time a verified token is reused without checking its signature again.
+    auth_token_cache_ttl_s: float = Field(300.0, gt=0)
     # Caller kinds (anonymous, user, client, subsystem) that may run introspection or open GraphiQL.
     introspection_callers: list[CallerKind] = ["anonymous", "user", "subsystem"]
     graphiql_callers: list[CallerKind] = ["anonymous", "user"]

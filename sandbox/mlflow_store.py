@@ -291,6 +291,6 @@ class MlflowStore:
         model = self.model(name)
         number = model.aliases.get(alias)
         if number is None:
-            # MLflow 3.17 answers an unset alias with 400 INVALID_PARAMETER_VALUE, not 404.
+            # MLflow 3.17 rejects an unset alias with 400 INVALID_PARAMETER_VALUE, not 404.
             raise MlflowError.invalid(f"Registered model alias {alias} not found.")
         return model.versions[number]

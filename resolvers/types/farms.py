@@ -236,7 +236,7 @@ class Enclosure:
         limit = info.context.limits.max_reading_buckets
         if buckets > limit:
             raise InvalidArgumentError(
-                f"the range holds {int(buckets)} buckets of {interval_seconds} s, more than the limit of {limit}; "
+                f"the range contains {int(buckets)} buckets of {interval_seconds} s, more than the limit of {limit}; "
                 "use a longer intervalSeconds or a shorter range",
                 argument="intervalSeconds",
             )

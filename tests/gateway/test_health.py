@@ -1,4 +1,4 @@
-"""Liveness and readiness as an operator's probe sees them."""
+"""Liveness and readiness responses as an operator's probe receives them."""
 
 from __future__ import annotations
 
