@@ -39,7 +39,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from common.context import deadline_var
 from common.errors import FishWatchError
 from gateway.auth.guard import OperationGuard
-from gateway.execution import LeafFastPathExecutor
+from gateway.execution import FastPathExecutor
 from gateway.negotiation import GRAPHQL_RESPONSE_JSON, JSON, choose_media_type, wants_html
 from resolvers.limits import QUERY_TOO_COMPLEX, count_tokens
 
@@ -345,7 +345,7 @@ class GraphQLHTTPHandler:
                 context_value=context,
                 variable_values=params.get("variables"),
                 operation_name=operation_name,
-                executor_class=LeafFastPathExecutor,
+                executor_class=FastPathExecutor,
             )
             if asyncio.iscoroutine(outcome) or isinstance(outcome, Awaitable):
                 # Connectors stop at the deadline; the margin only guards against a resolver that ignores it.

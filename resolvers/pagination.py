@@ -58,12 +58,17 @@ class CursorPosition:
     offset: int
 
 
-def encode_cursor(kind: str, upstream: str | None, offset: int) -> str:
-    payload: dict[str, object] = {"k": kind, "o": offset}
-    if upstream is not None:
-        payload["u"] = upstream
-    raw = json.dumps(payload, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def cursor_prefix(kind: str) -> str:
+    """Return the start of every cursor's JSON text for the list `kind`; pages reuse it for each edge."""
+    return '{"k":' + json.dumps(kind) + ',"o":'
+
+
+def encode_cursor(kind: str, upstream: str | None, offset: int, prefix: str | None = None) -> str:
+    # The JSON text is assembled by hand because a page encodes one cursor per edge. It is the
+    # compact `json.dumps` of {"k": kind, "o": offset, "u": upstream}, so cursors stay stable.
+    text = (prefix or cursor_prefix(kind)) + str(offset)
+    text += "}" if upstream is None else ',"u":' + json.dumps(upstream) + "}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def decode_cursor(kind: str, cursor: str | None, max_offset: int | None = None) -> CursorPosition:
@@ -109,8 +114,9 @@ def connection_from_list(
     check_first(first, max_page_size)
     start = decode_cursor(kind, after).offset
     window = items[start : start + first]
+    prefix = cursor_prefix(kind)
     edges = [
-        Edge(node=convert(item), cursor=encode_cursor(kind, None, start + index + 1))
+        Edge(node=convert(item), cursor=encode_cursor(kind, None, start + index + 1, prefix))
         for index, item in enumerate(window)
     ]
     return Connection(
@@ -157,14 +163,15 @@ async def connection_from_upstream(
     position = decode_cursor(kind, after, max_offset=max_page_size)
     page = await fetch(position.offset + first, position.upstream)
     window = list(page.items[position.offset :])[:first]
+    prefix = cursor_prefix(kind)
     edges = []
     for index, item in enumerate(window):
         consumed = position.offset + index + 1
         if consumed == len(page.items) and page.next_cursor is not None:
             # The edge ends its upstream page: point at the next page, so offsets stay small.
-            cursor = encode_cursor(kind, page.next_cursor, 0)
+            cursor = encode_cursor(kind, page.next_cursor, 0, prefix)
         else:
-            cursor = encode_cursor(kind, position.upstream, consumed)
+            cursor = encode_cursor(kind, position.upstream, consumed, prefix)
         edges.append(Edge(node=convert(item), cursor=cursor))
     more_on_page = len(page.items) > position.offset + first
     return Connection(

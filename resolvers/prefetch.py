@@ -11,11 +11,13 @@ on the field that needs the data.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from strawberry.dataloader import DataLoader
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+
+from resolvers.context import GatewayInfo
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,39 +35,51 @@ LOADER_OF_FIELD = {
 }
 
 
-def field_names(selections: Iterable[Selection]) -> set[str]:
-    """Return the names of the fields selected directly, looking through fragments."""
+def node_field_names(info: GatewayInfo) -> frozenset[str]:
+    """Return the fields selected on the nodes of the connection `info` resolves.
+
+    Looks through `nodes` and `edges.node`, fragments and inline fragments. The result depends
+    only on the field's nodes in the document, so it is computed once per request and field.
+    """
+    raw = info._raw_info
+    cache: dict[int, tuple[Any, frozenset[str]]] = info.context.extras.setdefault("node_field_names", {})
+    key = id(raw.field_nodes[0])
+    cached = cache.get(key)
+    if cached is not None and cached[0] is raw.field_nodes[0]:
+        return cached[1]
     names: set[str] = set()
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            names.add(selection.name)
-        elif isinstance(selection, FragmentSpread | InlineFragment):
-            names |= field_names(selection.selections)
-    return names
+    for connection in raw.field_nodes:
+        for field in _fields(connection.selection_set, raw.fragments):
+            if field.name.value == "nodes":
+                names.update(item.name.value for item in _fields(field.selection_set, raw.fragments))
+            elif field.name.value == "edges":
+                for edge_field in _fields(field.selection_set, raw.fragments):
+                    if edge_field.name.value == "node":
+                        names.update(item.name.value for item in _fields(edge_field.selection_set, raw.fragments))
+    found = frozenset(names)
+    # The node is kept with the result so that its id cannot be reused by another node meanwhile.
+    cache[key] = (raw.field_nodes[0], found)
+    return found
 
 
-def node_field_names(connection_field: Selection) -> set[str]:
-    """Return the fields selected on the nodes of a connection (through `nodes` or `edges.node`)."""
-    names: set[str] = set()
-    if not isinstance(connection_field, SelectedField):
-        return names
-    for selection in _fields(connection_field.selections):
-        if selection.name == "nodes":
-            names |= field_names(selection.selections)
-        elif selection.name == "edges":
-            for edge_field in _fields(selection.selections):
-                if edge_field.name == "node":
-                    names |= field_names(edge_field.selections)
-    return names
+def _fields(selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]) -> list[FieldNode]:
+    """Return the fields of a selection set, looking through fragment spreads and inline fragments.
 
-
-def _fields(selections: Iterable[Selection]) -> list[SelectedField]:
-    found: list[SelectedField] = []
-    for selection in selections:
-        if isinstance(selection, SelectedField):
+    Directives are not evaluated: a field under `@skip` still counts, which at worst prefetches
+    data that goes unused.
+    """
+    found: list[FieldNode] = []
+    if selection_set is None:
+        return found
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
             found.append(selection)
-        elif isinstance(selection, FragmentSpread | InlineFragment):
-            found.extend(_fields(selection.selections))
+        elif isinstance(selection, InlineFragmentNode):
+            found.extend(_fields(selection.selection_set, fragments))
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                found.extend(_fields(fragment.selection_set, fragments))
     return found
 
 

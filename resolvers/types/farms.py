@@ -380,7 +380,7 @@ class Farm:
         after: After = None,
     ) -> Connection[Enclosure] | None:
         enclosures = await info.context.loaders.enclosures_of_farm.load(str(self.id))
-        await prefetch(info.context.loaders, node_field_names(info.selected_fields[0]), str(self.id))
+        await prefetch(info.context.loaders, node_field_names(info), str(self.id))
         return connection_from_list(
             f"enclosures:{self.id}",
             enclosures,
