@@ -1,14 +1,17 @@
 """Benchmark GraphQL subscriptions: publish-to-receive latency, deliveries per second, memory.
 
 Starts a private redis-server, the sandbox (`fishwatch sandbox`) and, for each subscriber count,
-a fresh gateway process (`fishwatch serve`) on free loopback ports. Client worker processes (this
+a fresh server process on a free loopback port: first the floor, then the gateway (`fishwatch
+serve`). The floor is a minimal Starlette app on the same uvicorn WebSocket stack that sends each
+event to every client with one `send_text` each (see `floor_app`), so the table shows what the
+gateway costs above the least any server on that stack must do. Client worker processes (this
 script with `--worker`) open N WebSocket subscriptions over graphql-transport-ws, all to the same
-camera events. The
-benchmark process publishes on the Redis bus as another replica would, stamping each event with
-its publish time (`time.time_ns()`, one clock, since everything runs on this machine).
+camera events. The benchmark process publishes on the Redis bus as another replica would,
+stamping each event with its publish time (`time.time_ns()`, one clock, since everything runs on
+this machine).
 
-For each subscriber count it measures:
-- memory per idle subscriber: the gateway's RSS growth from before the clients connect to after
+For each server and subscriber count it measures:
+- memory per idle subscriber: the server's RSS growth from before the clients connect to after
   all N subscriptions are live and idle, divided by N;
 - latency at a fixed rate: events published at `--deliveries-per-s / N` per second for
   `--steady-s` seconds; p50 and p99 of publish-to-receive over all deliveries;
@@ -16,7 +19,9 @@ For each subscriber count it measures:
   publish to the last delivery.
 
 Prints a Markdown table to stdout and progress to stderr. The clients run on the same 2 cores as
-the gateway, so their CPU time inflates the latencies measured.
+the servers, so their CPU time is in the latencies of both. The default client (`--client raw`)
+parses frames on bare asyncio transports to keep that share small; `--client websockets` uses the
+Python `websockets` client of earlier runs.
 
 Usage: .venv/bin/python benchmarks/bench_subscriptions.py [--subscribers 1000 10000] [--workers 2]
 A quicker run of about a minute: --subscribers 1000 --steady-s 5 --burst-deliveries 20000
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -34,14 +40,18 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 QUERY = 'subscription { events(types: ["com.fishwatch.camera."]) { data } }'
 CONNECT_CONCURRENCY = 100
+# What `fishwatch serve` passes to uvicorn as `ws`.
+DEFAULT_WS = "websockets-sansio"
 READY_TIMEOUT_S = 300.0
 
 
@@ -53,9 +63,156 @@ def log(message: str) -> None:
 # The client worker: N subscriptions in one process, commands on stdin, results on stdout.
 
 
-async def _subscribe_one(
-    url: str, latencies: list[int], counts: dict[str, int], warmed: asyncio.Event, subscribed: asyncio.Event
-) -> None:
+class RawSubscriber(asyncio.Protocol):
+    """One graphql-transport-ws subscriber over a bare asyncio transport.
+
+    It parses only what the benchmark needs: unmasked server frames, the `sentNs` and `phase` of
+    each result, pings (answered with pongs, so uvicorn's keepalive does not drop it) and close.
+    A Python `websockets` client costs several times more CPU per message, and the clients share
+    the cores with the server under test.
+    """
+
+    def __init__(self, host: str, path: str, state: WorkerState) -> None:
+        self.host = host
+        self.path = path
+        self.state = state
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.upgraded = False
+        self.warm = False
+        self.acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(
+            f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n".encode()
+        )
+
+    def send_text(self, text: str, opcode: int = 0x1) -> None:
+        assert self.transport is not None
+        payload = text.encode()
+        mask = os.urandom(4)
+        length = len(payload)
+        header = bytes([0x80 | opcode])
+        if length < 126:
+            header += bytes([0x80 | length])
+        elif length < 65536:
+            header += bytes([0x80 | 126]) + length.to_bytes(2, "big")
+        else:
+            header += bytes([0x80 | 127]) + length.to_bytes(8, "big")
+        masked = int.from_bytes(payload, "big") ^ int.from_bytes((mask * (length // 4 + 1))[:length], "big")
+        self.transport.write(header + mask + masked.to_bytes(length, "big"))
+
+    def data_received(self, data: bytes) -> None:
+        received_ns = time.time_ns()
+        if self.buffer or not self.upgraded:
+            self.buffer += data
+            if not self.upgraded and not self._upgrade():
+                return
+            data = bytes(self.buffer)
+            self.buffer.clear()
+        # Usually `data` is one whole small frame, so this loop runs once and copies nothing else.
+        size = len(data)
+        offset = 0
+        while size - offset >= 2:
+            opcode = data[offset] & 0x0F
+            length = data[offset + 1] & 0x7F
+            start = offset + 2
+            if length == 126:
+                length = int.from_bytes(data[start : start + 2], "big")
+                start += 2
+            elif length == 127:
+                length = int.from_bytes(data[start : start + 8], "big")
+                start += 8
+            end = start + length
+            if end > size:
+                break
+            offset = end
+            if opcode == 0x1:
+                marker = data.find(b'"sentNs":', start, end)
+                if marker >= 0 and data.find(b'"warmup"', start, end) < 0:
+                    digits_end = data.find(b"}", marker, end)
+                    comma = data.find(b",", marker, digits_end)
+                    sent_ns = int(data[marker + 9 : comma if comma >= 0 else digits_end])
+                    self.state.latencies_us.append((received_ns - sent_ns) // 1000)
+                    self.state.last_ns = received_ns
+                    continue
+            self._frame(opcode, data[start:end])
+        if offset < size:
+            self.buffer += data[offset:]
+
+    def _upgrade(self) -> bool:
+        """Consume the handshake response from the buffer; return whether the upgrade is done."""
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        status = bytes(self.buffer[: self.buffer.find(b"\r\n")])
+        if b" 101 " not in status:
+            self._fail(f"handshake refused: {status.decode(errors='replace')}")
+            return False
+        del self.buffer[: end + 4]
+        self.upgraded = True
+        self.send_text('{"type":"connection_init"}')
+        return True
+
+    def _frame(self, opcode: int, payload: bytes) -> None:
+        """Handle every frame but a result with `sentNs` outside the warm-up, which data_received counts."""
+        if opcode == 0x9:  # ping: answer with a pong carrying the same payload
+            self.send_text(payload.decode("latin-1"), opcode=0xA)
+            return
+        if opcode == 0x8:
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+            self._fail(f"closed by the server with code {code}")
+            return
+        if opcode != 0x1:
+            return
+        if b'"warmup"' in payload:
+            if not self.warm:
+                self.warm = True
+                self.state.warm += 1
+                if self.state.warm == self.state.wanted:
+                    self.state.warmed.set()
+        elif b'"connection_ack"' in payload:
+            self.send_text(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
+            if not self.acknowledged.done():
+                self.acknowledged.set_result(None)
+        elif b'"ping"' in payload:
+            self.send_text('{"type":"pong"}')
+        elif b'"ka"' not in payload:
+            self._fail(f"unexpected message {payload[:200]!r}")
+
+    def _fail(self, reason: str) -> None:
+        self.state.failures += 1
+        if self.state.failures <= 3:
+            sys.stderr.write(f"benchmark client: {reason}\n")
+        if not self.acknowledged.done():
+            self.acknowledged.set_exception(RuntimeError(reason))
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.acknowledged.done():
+            self.acknowledged.set_exception(RuntimeError(f"connection lost during the handshake: {exc!r}"))
+
+
+@dataclass
+class WorkerState:
+    """What the subscribers of one worker process have received so far."""
+
+    wanted: int
+    warmed: asyncio.Event
+    latencies_us: list[int] = field(default_factory=list)
+    last_ns: int = 0
+    warm: int = 0
+    failures: int = 0
+
+
+async def _subscribe_websockets(url: str, state: WorkerState, subscribed: asyncio.Event) -> None:
+    """One subscriber on the Python `websockets` client, the client of earlier runs of this benchmark."""
     import websockets
     from websockets.typing import Subprotocol
 
@@ -64,7 +221,6 @@ async def _subscribe_one(
         await ws.send(json.dumps({"type": "connection_init"}))
         await ws.recv()
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
-        counts["connected"] += 1
         subscribed.set()
         warm = False
         async for raw in ws:
@@ -76,26 +232,34 @@ async def _subscribe_one(
             if data.get("phase") == "warmup":
                 if not warm:
                     warm = True
-                    counts["warm"] += 1
-                    if counts["warm"] == counts["wanted"]:
-                        warmed.set()
+                    state.warm += 1
+                    if state.warm == state.wanted:
+                        state.warmed.set()
                 continue
-            latencies.append((received_ns - data["sentNs"]) // 1000)
-            counts["last_ns"] = received_ns
+            state.latencies_us.append((received_ns - data["sentNs"]) // 1000)
+            state.last_ns = received_ns
 
 
-async def run_worker(url: str, count: int) -> None:
-    latencies: list[int] = []
-    counts = {"connected": 0, "warm": 0, "wanted": count, "last_ns": 0}
-    warmed = asyncio.Event()
+async def run_worker(url: str, count: int, client: str) -> None:
+    state = WorkerState(wanted=count, warmed=asyncio.Event())
     limiter = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    tasks = []
+    parts = urlsplit(url)
+    loop = asyncio.get_running_loop()
+    keep: list[Any] = []
 
     async def start() -> None:
         async with limiter:
+            if client == "raw":
+                host, port = parts.hostname or "127.0.0.1", parts.port or 80
+                _, protocol = await loop.create_connection(
+                    lambda: RawSubscriber(f"{host}:{port}", parts.path, state), host, port
+                )
+                keep.append(protocol)
+                await asyncio.wait_for(protocol.acknowledged, READY_TIMEOUT_S)
+                return
             subscribed = asyncio.Event()
-            task = asyncio.create_task(_subscribe_one(url, latencies, counts, warmed, subscribed))
-            tasks.append(task)
+            task = asyncio.create_task(_subscribe_websockets(url, state, subscribed))
+            keep.append(task)
             waiter = asyncio.ensure_future(subscribed.wait())
             await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
@@ -103,21 +267,111 @@ async def run_worker(url: str, count: int) -> None:
                 task.result()
 
     await asyncio.gather(*(start() for _ in range(count)))
-    print(json.dumps({"connected": counts["connected"]}), flush=True)
-    await warmed.wait()
-    print(json.dumps({"warm": counts["warm"]}), flush=True)
-    loop = asyncio.get_running_loop()
+    print(json.dumps({"connected": count}), flush=True)
+    await state.warmed.wait()
+    print(json.dumps({"warm": state.warm}), flush=True)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while True:
         line = (await reader.readline()).decode().strip()
         if line == "report":
-            print(json.dumps({"latencies_us": latencies, "last_ns": counts["last_ns"]}), flush=True)
-            latencies.clear()
+            report = {"latencies_us": state.latencies_us, "last_ns": state.last_ns, "failures": state.failures}
+            print(json.dumps(report), flush=True)
+            state.latencies_us = []
         elif line in ("stop", ""):
             break
-    for task in tasks:
-        task.cancel()
+    for item in keep:
+        if isinstance(item, asyncio.Task):
+            item.cancel()
+        elif item.transport is not None:
+            item.transport.close()
+
+
+# The floor: the least work any server on uvicorn's WebSocket stack must do per delivery.
+
+
+def floor_app(redis_url: str) -> Any:
+    """A Starlette app that sends each camera event to every connected client, and nothing else.
+
+    It speaks just enough graphql-transport-ws for the benchmark client: it acknowledges
+    connection_init, records the subscribe message's id, and then writes each event as a "next"
+    message of the same shape the gateway sends. One task walks the clients for each event, with
+    one `send_text` per client and one JSON encoding per event. No GraphQL, authentication or
+    per-subscriber queue runs, so the gap between this and the gateway is the gateway's own cost.
+    """
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    from subscriptions.bus import BusOptions, open_event_bus
+
+    clients: dict[WebSocket, str] = {}
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept(subprotocol="graphql-transport-ws")
+        try:
+            await websocket.receive_text()  # connection_init
+            await websocket.send_text('{"type":"connection_ack"}')
+            subscribe = json.loads(await websocket.receive_text())
+            clients[websocket] = json.dumps(subscribe["id"])
+            while True:
+                await websocket.receive_text()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            clients.pop(websocket, None)
+
+    async def broadcast(bus: Any) -> None:
+        async with bus.subscribe(types=["com.fishwatch.camera."]) as subscription:
+            async for event in subscription:
+                data = json.dumps({"events": {"data": event.data}}, separators=(",", ":"))
+                for websocket, operation_id in list(clients.items()):
+                    try:
+                        await websocket.send_text(f'{{"id":{operation_id},"type":"next","payload":{{"data":{data}}}}}')
+                    except (RuntimeError, OSError):
+                        clients.pop(websocket, None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        bus = await open_event_bus(redis_url, BusOptions(key_prefix="fishwatch"))
+        task = asyncio.create_task(broadcast(bus))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await bus.close()
+
+    async def healthz(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    routes = [WebSocketRoute("/graphql", endpoint), Route("/healthz", healthz)]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def serve(kind: str, port: int, ws: str) -> None:
+    """Serve the floor app or the gateway (as `fishwatch serve` does, with the ws implementation chosen)."""
+    import uvicorn
+
+    if kind == "floor":
+        app = floor_app(os.environ["FISHWATCH_REDIS_URL"])
+        timeout = 5
+    else:
+        from gateway.app import create_app
+        from gateway.logging_setup import configure_logging
+        from gateway.settings import load_settings
+
+        settings = load_settings(port=port, host="127.0.0.1")
+        configure_logging(settings.log_level, settings.log_format)
+        app = create_app(settings)
+        timeout = int(settings.shutdown_timeout_s)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, log_level="warning", lifespan="on",
+        timeout_graceful_shutdown=timeout, ws=ws,
+    )  # fmt: skip
+    uvicorn.Server(config).run()
 
 
 # The driver.
@@ -171,6 +425,7 @@ async def collect(workers: list[Worker], expected: int, timeout_s: float) -> tup
     """Gather latencies from the workers until `expected` arrived or `timeout_s` passed."""
     latencies: list[int] = []
     last_ns = 0
+    failures = 0
     deadline = time.monotonic() + timeout_s
     while True:
         await asyncio.sleep(1.0)
@@ -179,6 +434,9 @@ async def collect(workers: list[Worker], expected: int, timeout_s: float) -> tup
             report = await worker.read()
             latencies.extend(report["latencies_us"])
             last_ns = max(last_ns, report["last_ns"])
+            failures = max(failures, report["failures"])
+        if failures:
+            log(f"{failures} client connections failed; see the messages above")
         if len(latencies) >= expected or time.monotonic() > deadline:
             return latencies, last_ns
 
@@ -197,7 +455,7 @@ async def measure(args: argparse.Namespace, subscribers: int, bus: Any, gateway_
     workers = []
     for share in shares:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--worker", ws_url, str(share),
+            sys.executable, __file__, "--worker", ws_url, str(share), args.client,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**28,
         )  # fmt: skip
         workers.append(Worker(process))
@@ -257,21 +515,28 @@ async def measure(args: argparse.Namespace, subscribers: int, bus: Any, gateway_
     }
 
 
-async def start_gateway(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, int]:
-    """Start `fishwatch serve` on a free port and return the process once /healthz responds."""
+async def start_server(kind: str, env: dict[str, str], ws: str | None) -> tuple[asyncio.subprocess.Process, int]:
+    """Start the gateway or the floor on a free port; return the process once /healthz responds.
+
+    The gateway runs as `fishwatch serve` unless a ws implementation is chosen, which that command
+    does not take yet.
+    """
     from tests.peers import free_port
 
     port = free_port()
-    gateway = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr,
-    )  # fmt: skip
+    if kind == "gateway" and ws is None:
+        command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
+    else:
+        command = [sys.executable, __file__, "--serve", kind, str(port), ws or DEFAULT_WS]
+    server = await asyncio.create_subprocess_exec(
+        *command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr
+    )
     try:
         await wait_http(f"http://127.0.0.1:{port}/healthz")
     except BaseException:
-        await stop(gateway)
+        await stop(server)
         raise
-    return gateway, port
+    return server, port
 
 
 async def stop(process: asyncio.subprocess.Process) -> None:
@@ -310,14 +575,16 @@ async def run(args: argparse.Namespace) -> None:
             bus = await open_event_bus(redis_url, BusOptions(key_prefix="fishwatch"))
             results = []
             for subscribers in args.subscribers:
-                # A fresh gateway per size, so memory freed by the previous size does not hide the growth.
-                gateway, gateway_port = await start_gateway(env)
-                try:
-                    ws_url = f"ws://127.0.0.1:{gateway_port}/graphql"
-                    results.append(await measure(args, subscribers, bus, gateway.pid, ws_url))
-                finally:
-                    await stop(gateway)
-                log(json.dumps(results[-1]))
+                for kind in ("floor", "gateway") if args.floor else ("gateway",):
+                    # A fresh server per size, so memory freed by the previous size does not hide the growth.
+                    server, port = await start_server(kind, env, args.ws)
+                    try:
+                        ws_url = f"ws://127.0.0.1:{port}/graphql"
+                        result = await measure(args, subscribers, bus, server.pid, ws_url)
+                    finally:
+                        await stop(server)
+                    results.append({"server": kind, **result})
+                    log(json.dumps(results[-1]))
         finally:
             if bus is not None:
                 await bus.close()
@@ -325,15 +592,17 @@ async def run(args: argparse.Namespace) -> None:
 
     machine = platform.processor() or platform.machine()
     print(f"Machine: {os.cpu_count()} CPUs, {machine}, Python {platform.python_version()}")
-    print(f"Date: {time.strftime('%Y-%m-%d')}; run id {uuid.uuid4().hex[:6]}\n")
+    print(f"Date: {time.strftime('%Y-%m-%d')}; run id {uuid.uuid4().hex[:6]}")
+    print(f"Client: {args.client}, {args.workers} processes; uvicorn ws: {args.ws or DEFAULT_WS}\n")
     print(
-        "| Subscribers | Memory per idle subscriber (KB) | Gateway RSS idle (MiB) | Target rate: deliveries/s | "
-        "Delivered | p50 ms | p99 ms | Burst: deliveries/s | Burst delivered |"
+        "| Server | Subscribers | Memory per idle subscriber (KB) | Server RSS idle (MiB) | "
+        "Target rate: deliveries/s | Delivered | p50 ms | p99 ms | Burst: deliveries/s | Burst delivered |"
     )
-    print("|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for result in results:
         print(
-            f"| {result['subscribers']:,} | {result['kb_per_subscriber']:.1f} | {result['rss_idle_mb']:.0f} | "
+            f"| {result['server']} | {result['subscribers']:,} | {result['kb_per_subscriber']:.1f} | "
+            f"{result['rss_idle_mb']:.0f} | "
             f"{result['steady_rate']:,.0f} | {result['steady_delivered']:,}/{result['steady_expected']:,} | "
             f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {result['burst_rate']:,.0f} | "
             f"{result['burst_delivered']:,}/{result['burst_expected']:,} |"
@@ -342,7 +611,8 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worker", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, metavar=("URL", "COUNT", "CLIENT"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=3, metavar=("KIND", "PORT", "WS"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--subscribers", type=int, nargs="+", default=[1000, 10000], help="subscriber counts, one run each"
     )
@@ -354,10 +624,30 @@ def main() -> None:
     parser.add_argument(
         "--burst-deliveries", type=int, default=100_000, help="deliveries in the burst (default: 100000)"
     )
+    parser.add_argument(
+        "--client",
+        choices=("raw", "websockets"),
+        default="raw",
+        help="raw: a minimal client on asyncio transports (default); websockets: the Python websockets client",
+    )
+    parser.add_argument(
+        "--floor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the floor server on the same clients before the gateway (default: on)",
+    )
+    parser.add_argument(
+        "--ws",
+        default=None,
+        help=f"uvicorn's WebSocket implementation for both servers (default: {DEFAULT_WS}, as `fishwatch serve`)",
+    )
     parser.add_argument("--drain-s", type=float, default=30.0, help="maximum wait for deliveries in s (default: 30)")
     args = parser.parse_args()
     if args.worker:
-        asyncio.run(run_worker(args.worker[0], int(args.worker[1])))
+        asyncio.run(run_worker(args.worker[0], int(args.worker[1]), args.worker[2]))
+        return
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]), args.serve[2])
         return
     asyncio.run(run(args))
 
