@@ -33,6 +33,7 @@ from graphql import (
     GraphQLBoolean,
     GraphQLFloat,
     GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
@@ -91,8 +92,8 @@ class DirectPlan:
     info_keyword: str | None
     scopes: tuple[str, ...]
     return_type: GraphQLOutputType
-    # For a leaf result: the leaf type. For a list of objects: the item type and whether items are non-null.
-    leaf: GraphQLLeafType | None
+    # For a leaf result: how to serialize it. For a list of objects: the item type and whether items are non-null.
+    leaf: LeafPlan | None
     item_type: GraphQLObjectType | None
     item_non_null: bool
 
@@ -308,7 +309,7 @@ class FastPathExecutor(Executor[Any]):
         if result is None:
             return SLOW if isinstance(plan.return_type, GraphQLNonNull) else None
         if plan.leaf is not None:
-            coerced = plan.leaf.coerce_output_value(result)
+            coerced = _coerce(plan.leaf, result)
             return SLOW if coerced is None or coerced is Undefined else coerced
         item_type = plan.item_type
         if item_type is None or not isinstance(result, list | tuple) or item_type.is_type_of is not None:
@@ -341,12 +342,18 @@ def _leaf_plan(response_name: str, field: Any) -> LeafPlan | None:
     leaf = return_type.of_type if non_null else return_type
     if attribute is None or not is_leaf_type(leaf):
         return None
+    return _serializer(response_name, attribute, leaf, non_null)
+
+
+def _serializer(response_name: str, attribute: str | None, leaf: GraphQLLeafType, non_null: bool) -> LeafPlan:
     enum_names: dict[Any, Any] | None = {} if is_enum_type(leaf) else None
     return LeafPlan(response_name, attribute, leaf, non_null, _PASSTHROUGH.get(leaf), enum_names)
 
 
 # Built-in scalars whose output coercion returns a value of this exact type unchanged.
 _PASSTHROUGH: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool, GraphQLFloat: float}
+# GraphQL's Int is a signed 32-bit integer.
+MIN_INT, MAX_INT = -(2**31), 2**31 - 1
 # Only enum members are stored, so a plan holds at most its enum's members; the bound is a second guard.
 MAX_ENUM_NAMES = 1_000
 
@@ -355,6 +362,8 @@ def _coerce(plan: LeafPlan, value: Any) -> Any:
     """Serialize a non-null leaf value as the leaf type would; None or Undefined when it rejects it."""
     kind = type(value)
     if kind is plan.passthrough and (kind is not float or value - value == 0.0):
+        return value
+    if kind is int and plan.leaf is GraphQLInt and MIN_INT <= value <= MAX_INT:
         return value
     names = plan.enum_names
     if names is not None:
@@ -374,7 +383,9 @@ def _coerce(plan: LeafPlan, value: Any) -> Any:
 def _direct_plan(response_name: str, field_name: str, field: Any, strawberry_schema: Any) -> DirectPlan | None:
     strawberry_field = (field.extensions or {}).get("strawberry-definition")
     resolver = getattr(strawberry_field, "base_resolver", None)
-    if strawberry_field is None or resolver is None or field.args or strawberry_field.is_async or strawberry_field.arguments:
+    if strawberry_field is None or resolver is None or field.args:
+        return None
+    if strawberry_field.is_async or strawberry_field.arguments:
         return None
     extensions = list(strawberry_field.extensions)
     if any(type(extension) is not ScopeExtension for extension in extensions):
@@ -389,11 +400,11 @@ def _direct_plan(response_name: str, field_name: str, field: Any, strawberry_sch
 
     return_type = field.type
     unwrapped = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
-    leaf: GraphQLLeafType | None = None
+    leaf: LeafPlan | None = None
     item_type: GraphQLObjectType | None = None
     item_non_null = False
     if is_leaf_type(unwrapped):
-        leaf = unwrapped
+        leaf = _serializer(response_name, None, unwrapped, unwrapped is not return_type)
     elif isinstance(unwrapped, GraphQLList):
         item = unwrapped.of_type
         item_non_null = isinstance(item, GraphQLNonNull)

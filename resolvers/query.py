@@ -27,6 +27,7 @@ from resolvers.enums import (
 )
 from resolvers.pagination import Connection, UpstreamPage, connection_from_list, connection_from_upstream
 from resolvers.permissions import can_see_farm, requires_scopes, restrict_farm_ids, visible_farm_ids
+from resolvers.prefetch import farm_page_loaders, prefetch
 from resolvers.types.alerts import Alert
 from resolvers.types.catalog import Dataset, ReadingAggregate
 from resolvers.types.devices import Device
@@ -95,7 +96,7 @@ class Query:
                 ids=only_ids,
             )
 
-        return await connection_from_upstream(
+        connection = await connection_from_upstream(
             f"farms:{region}:{organization_id}" + (f":{','.join(only_ids)}" if only_ids is not None else ""),
             fetch,
             Farm.from_payload,
@@ -103,6 +104,8 @@ class Query:
             after=after,
             max_page_size=info.context.limits.max_page_size,
         )
+        await prefetch(info.context.loaders, farm_page_loaders(info), [str(edge.node.id) for edge in connection.edges])
+        return connection
 
     @strawberry.field(
         description="One farm by id, or null when it does not exist.", extensions=[requires_scopes("farms:read")]

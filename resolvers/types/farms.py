@@ -23,7 +23,7 @@ from resolvers.context import GatewayInfo
 from resolvers.enums import SEVERITY_RANK, AlertSeverity, AlertStatus, DeviceKind, DeviceStatus, HarvestPeriod, Metric
 from resolvers.pagination import Connection, connection_from_list, connection_from_upstream
 from resolvers.permissions import requires_scopes
-from resolvers.prefetch import from_loader, node_field_names, prefetch
+from resolvers.prefetch import LOADER_OF_FIELD, from_loader, loaders_for, node_field_names, prefetch, settled
 from resolvers.types.alerts import Alert
 from resolvers.types.devices import Device
 from resolvers.types.harvests import Harvest, HarvestPerformance, harvest_performance
@@ -359,43 +359,64 @@ class Farm:
     async def organization(self, info: GatewayInfo) -> Organization | None:
         return Organization.from_payload(await info.context.loaders.organization.load(self.organization_id))
 
-    @strawberry.field(description="Number of enclosures on the farm.")
-    async def enclosure_count(self, info: GatewayInfo) -> int | None:
-        return len(await info.context.loaders.enclosures_of_farm.load(str(self.id)))
+    # The count fields and `enclosures` are synchronous on purpose: see resolvers/prefetch.py.
+    @strawberry.field(description="Number of enclosures on the farm.", graphql_type=int | None)
+    def enclosure_count(self, info: GatewayInfo) -> Any:
+        return from_loader(info.context.loaders.enclosures_of_farm, str(self.id), len)
 
-    @strawberry.field(description="Number of fish on the farm, all enclosures and species.")
-    async def fish_count(self, info: GatewayInfo) -> int | None:
-        return sum(stock.count for stock in await info.context.loaders.stocks_of_farm.load(str(self.id)))
+    @strawberry.field(description="Number of fish on the farm, all enclosures and species.", graphql_type=int | None)
+    def fish_count(self, info: GatewayInfo) -> Any:
+        return from_loader(
+            info.context.loaders.stocks_of_farm, str(self.id), lambda stocks: sum(stock.count for stock in stocks)
+        )
 
-    @strawberry.field(description="Total fish weight on the farm, in kilograms.")
-    async def biomass_kg(self, info: GatewayInfo) -> float | None:
-        stocks = await info.context.loaders.stocks_of_farm.load(str(self.id))
-        return round(sum(stock.count * stock.mean_weight_g for stock in stocks) / 1000, 1)
+    @strawberry.field(description="Total fish weight on the farm, in kilograms.", graphql_type=float | None)
+    def biomass_kg(self, info: GatewayInfo) -> Any:
+        return from_loader(info.context.loaders.stocks_of_farm, str(self.id), _biomass_kg)
 
-    @strawberry.field(description="The farm's enclosures, in the Core System's order.")
-    async def enclosures(
+    @strawberry.field(
+        description="The farm's enclosures, in the Core System's order.", graphql_type=Connection[Enclosure] | None
+    )
+    def enclosures(
         self,
         info: GatewayInfo,
         first: First = 50,
         after: After = None,
-    ) -> Connection[Enclosure] | None:
-        enclosures = await info.context.loaders.enclosures_of_farm.load(str(self.id))
-        await prefetch(info.context.loaders, node_field_names(info), str(self.id))
-        return connection_from_list(
-            f"enclosures:{self.id}",
-            enclosures,
-            Enclosure.from_payload,
-            first=first,
-            after=after,
-            max_page_size=info.context.limits.max_page_size,
-        )
+    ) -> Any:
+        loaders = info.context.loaders
+        key = str(self.id)
+        wanted = loaders_for(info, node_field_names(info), LOADER_OF_FIELD)
+
+        def page(enclosures: list[EnclosurePayload]) -> Connection[Enclosure]:
+            return connection_from_list(
+                f"enclosures:{self.id}",
+                enclosures,
+                Enclosure.from_payload,
+                first=first,
+                after=after,
+                max_page_size=info.context.limits.max_page_size,
+            )
+
+        # Prefetched by Query.farms: return the page now, without a coroutine (or the loader's error).
+        if settled(loaders.enclosures_of_farm, key) and all(
+            settled(getattr(loaders, attribute), key) for attribute in wanted
+        ):
+            return from_loader(loaders.enclosures_of_farm, key, page)
+
+        async def later() -> Connection[Enclosure]:
+            enclosures = await loaders.enclosures_of_farm.load(key)
+            await prefetch(loaders, wanted, [key])
+            return page(enclosures)
+
+        return later()
 
     @strawberry.field(
         description="Number of alerts that are open or acknowledged.",
         extensions=[requires_scopes("alerts:read")],
+        graphql_type=int | None,
     )
-    async def active_alert_count(self, info: GatewayInfo) -> int | None:
-        return len(await info.context.loaders.active_alerts_of_farm.load(str(self.id)))
+    def active_alert_count(self, info: GatewayInfo) -> Any:
+        return from_loader(info.context.loaders.active_alerts_of_farm, str(self.id), len)
 
     @strawberry.field(
         description="Alerts that are open or acknowledged, newest first.",

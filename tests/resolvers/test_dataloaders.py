@@ -1,4 +1,4 @@
-"""The farm overview costs the same number of upstream calls for 1 farm as for 50."""
+"""The farm overview's upstream calls: as many for 1 farm as for 50, and none the caller may not read."""
 
 from __future__ import annotations
 
@@ -43,3 +43,23 @@ async def test_overview_calls_do_not_grow_with_farms(sandbox_urls, http):
     assert farms_fifty == 50
     assert calls_fifty == calls_one
     assert calls_one <= 7
+
+
+async def test_overview_without_alert_scope_fetches_no_alerts(sandbox_urls, http):
+    # A caller without alerts:read gets FORBIDDEN on the alert fields; their data is not fetched ahead.
+    settings = {**subsystem_settings(sandbox_urls), "auth_anonymous_scopes": ["farms:read"]}
+    async with serve_gateway(**settings) as gateway:
+        alerting = gateway.services.connectors.alerting
+        before = alerting.stats.requests
+        status, body = await post_graphql(http, gateway.graphql_url, OVERVIEW, {"first": 3})
+        after = alerting.stats.requests
+
+    assert status == 200
+    farms = body["data"]["farms"]["edges"]
+    assert len(farms) == 3
+    assert all(edge["node"]["fishCount"] > 0 for edge in farms)
+    assert all(edge["node"]["activeAlertCount"] is None for edge in farms)
+    codes = {error["extensions"]["code"] for error in body["errors"]}
+    assert codes == {"FORBIDDEN"}
+    assert {tuple(error["path"][-1:]) for error in body["errors"]} == {("activeAlertCount",), ("activeAlerts",)}
+    assert after == before
