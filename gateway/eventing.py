@@ -19,11 +19,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.extensions import ParserCache
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from common.errors import ConfigError, FishWatchError
 from gateway.settings import Settings
+from gateway.subscription_stream import RENDER_CACHE_KEY, SubscriptionStream
 from resolvers.subscription import CLOSE_CONNECTION_KEY, MAX_FILTER_VALUES_KEY
 from resolvers.types.events import render_key
 from subscriptions.bus import BusOptions, EventBus, open_event_bus
@@ -31,12 +31,11 @@ from subscriptions.catalog import check_data
 from subscriptions.errors import EventBusUnavailableError
 from subscriptions.http_binding import event_from_http
 from subscriptions.mqtt_bridge import MqttBridge, MqttOptions
-from subscriptions.render_cache import RENDER_CACHE_KEY, RenderCache, SharedRenderExecutor, encode_shared_message
+from subscriptions.render_cache import RenderCache, encode_shared_message
 
 logger = logging.getLogger(__name__)
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-
 
 
 def bus_options(settings: Settings) -> BusOptions:
@@ -186,23 +185,22 @@ async def post_event(request: Request) -> JSONResponse:
 ContextFactory = Callable[[Any], Awaitable[Any]]
 
 
-def _shared_render_schema(schema: strawberry.Schema, parsed_documents_max: int) -> strawberry.Schema:
-    """Return a shallow copy of the schema whose subscriptions share parsed documents and renderings.
+def _subscription_schema(schema: strawberry.Schema, parsed_documents_max: int) -> strawberry.Schema:
+    """Return a shallow copy of the schema that runs subscriptions through SubscriptionStream.
 
-    The copy shares types, extensions and the graphql-core schema with the original. It adds a
-    parser cache and replaces the executor class, so the HTTP path keeps the original unchanged.
+    The copy shares types, extensions and the graphql-core schema with the original; only its
+    `stream` differs, so the HTTP path keeps the original unchanged. Strawberry's protocol
+    handlers call `stream` (graphql-transport-ws) or `subscribe` (graphql-ws, which calls
+    `stream` in turn).
     """
     if schema.execution_context_class is not StrawberryGraphQLCoreExecutionContext:
         raise ConfigError(
             f"the schema uses the executor {schema.execution_context_class.__name__}; the WebSocket endpoint "
-            "replaces only Strawberry's default one, so build the schema without execution_context_class"
+            "runs subscriptions on Strawberry's default one, so build the schema without execution_context_class"
         )
     shared = copy.copy(schema)
-    shared.execution_context_class = SharedRenderExecutor
-    # MaxTokensLimiter sets the parse options in on_operation, before any on_parse hook runs, so the
-    # token limit still applies and is part of the cache key.
-    # Subscribers of one document share one syntax tree for as long as they stay subscribed.
-    shared.extensions = (*schema.extensions, lambda: ParserCache(maxsize=parsed_documents_max))
+    subscriptions = SubscriptionStream(schema, shared.stream, parsed_documents_max=parsed_documents_max)
+    shared.stream = subscriptions.stream  # type: ignore[method-assign,assignment]
     return shared
 
 
@@ -215,7 +213,7 @@ class SubscriptionEndpoint(GraphQL):
 
     def __init__(self, schema: strawberry.Schema, settings: Settings, context_factory: ContextFactory) -> None:
         super().__init__(
-            _shared_render_schema(schema, settings.subscription_parsed_documents_max),
+            _subscription_schema(schema, settings.subscription_parsed_documents_max),
             graphql_ide=None,
             keep_alive=True,
             keep_alive_interval=settings.ws_keepalive_interval_s,

@@ -30,6 +30,14 @@ class RequestIdMiddleware:
         supplied = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = supplied if _VALID_REQUEST_ID.match(supplied) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        if scope["type"] == "websocket":
+            # The send wrapper only adds a header to HTTP responses, so WebSocket messages pass
+            # unwrapped and each subscription result saves a call.
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                request_id_var.reset(token)
+            return
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

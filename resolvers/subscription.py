@@ -81,7 +81,12 @@ async def _deliveries(
                 close_connection(error.websocket_close_code, error.websocket_close_reason)
 
             subscription.on_overflow(on_overflow)
-        async for delivery in subscription.deliveries():
+        # Calling next_delivery directly saves the generator of `deliveries()` on every event.
+        while True:
+            try:
+                delivery = await subscription.next_delivery()
+            except StopAsyncIteration:
+                return
             if visible is not None and delivery.event.farmid not in visible:
                 continue
             yield delivery

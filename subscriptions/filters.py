@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -34,6 +35,13 @@ def _family_of_filter(type_filter: str) -> str | None:
     return family
 
 
+@functools.lru_cache(maxsize=1024)
+def _build_filter(types: tuple[str, ...], farm_ids: frozenset[str], enclosure_ids: frozenset[str]) -> EventFilter:
+    for type_filter in types:
+        _family_of_filter(type_filter)
+    return EventFilter(types, farm_ids, enclosure_ids)
+
+
 @dataclass(frozen=True)
 class EventFilter:
     """Types (exact, or a prefix ending in '.'), farms and enclosures; an empty field matches everything."""
@@ -46,11 +54,12 @@ class EventFilter:
     def build(
         cls, types: Iterable[str] = (), farm_ids: Iterable[str] = (), enclosure_ids: Iterable[str] = ()
     ) -> EventFilter:
-        """Validate and build a filter; raises InvalidArgumentError on a type outside Fish Watch."""
-        built = cls(tuple(types), frozenset(farm_ids), frozenset(enclosure_ids))
-        for type_filter in built.types:
-            _family_of_filter(type_filter)
-        return built
+        """Validate and build a filter; raises InvalidArgumentError on a type outside Fish Watch.
+
+        Equal filters are the same object while they are among the most recent 1024 built, so
+        thousands of subscribers with one filter share it.
+        """
+        return _build_filter(tuple(types), frozenset(farm_ids), frozenset(enclosure_ids))
 
     def matches(self, event: CloudEvent) -> bool:
         if self.farm_ids and event.farmid not in self.farm_ids:

@@ -3,9 +3,10 @@
 graphql-core executes a subscription's selection set once per event for every subscriber (the
 "ExecuteSubscriptionEvent" step of the GraphQL spec). Subscribers that run the same document,
 operation and variables get equal results when the payload depends only on the event and those
-arguments. `SharedRenderExecutor` keeps such a result, with its JSON encoding, in a bounded
-`RenderCache`, so every further subscriber of that operation reuses it, and the WebSocket
-endpoint sends the stored JSON instead of encoding the data again.
+arguments. The WebSocket endpoint's subscription stream (gateway/subscription_stream.py) keeps such a result,
+with its JSON encoding, in a bounded `RenderCache` under the event's key and
+`operation_render_key`, so every further subscriber of that operation reuses it, and the endpoint
+sends the stored JSON instead of encoding the data again.
 
 Only rendering is shared. Whether a subscriber receives an event at all (filters, tenancy,
 scopes) is still decided in its own resolver before the event reaches the executor.
@@ -20,13 +21,11 @@ from collections.abc import Callable, Hashable
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from graphql import ExecutionResult, OperationType
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import Executor
+from strawberry.types.execution import ExecutionResult
 
 logger = logging.getLogger(__name__)
-
-# Key of GatewayContext.extras under which the WebSocket endpoint passes the RenderCache.
-RENDER_CACHE_KEY = "subscription_render_cache"
 
 PayloadKey = Callable[[Any], Hashable | None]
 
@@ -34,11 +33,17 @@ PayloadKey = Callable[[Any], Hashable | None]
 class RenderedData(dict[str, Any]):
     """The `data` of a shared result, with its JSON text (compact separators, as Strawberry encodes)."""
 
-    __slots__ = ("json",)
+    __slots__ = ("json", "messages")
+
+    # Distinct whole messages kept per result. Subscribers that share an operation often share its
+    # id too (gql numbers operations from 1), and then one text serves all of them.
+    MAX_MESSAGES = 8
 
     def __init__(self, data: dict[str, Any], encoded: str) -> None:
         super().__init__(data)
         self.json = encoded
+        # Encoded messages that wrap this data alone, by their other members in order.
+        self.messages: dict[tuple[tuple[str, Any], ...], str] = {}
 
 
 class RenderCache:
@@ -72,8 +77,16 @@ class RenderCache:
         return found
 
     def put(self, key: Hashable, result: Any) -> Any:
-        """Store a result without errors and return the shared copy; return any other result unchanged."""
-        if not isinstance(result, ExecutionResult) or result.errors or not isinstance(result.data, dict):
+        """Store a result without errors and return the shared copy; return any other result unchanged.
+
+        `result` is graphql-core's or Strawberry's ExecutionResult; the shared copy is Strawberry's,
+        which the WebSocket protocol handlers send.
+        """
+        if (
+            not isinstance(result, GraphQLExecutionResult | ExecutionResult)
+            or result.errors
+            or not isinstance(result.data, dict)
+        ):
             return result
         try:
             encoded = json.dumps(result.data, separators=(",", ":"))
@@ -82,7 +95,7 @@ class RenderCache:
             return result
         if len(encoded) > self.max_bytes:
             return result
-        shared = ExecutionResult(RenderedData(result.data, encoded), None, result.extensions)
+        shared = ExecutionResult(data=RenderedData(result.data, encoded), errors=None, extensions=result.extensions)
         previous = self._entries.pop(key, None)
         if previous is not None:
             self._bytes -= _size(previous)
@@ -109,55 +122,23 @@ def _frozen(value: Any) -> Hashable:
     return (type(value), value)
 
 
-class SharedRenderExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor, reusing a per-event subscription result from the context's RenderCache.
+def operation_render_key(executor: Executor) -> Hashable | None:
+    """Return the key naming a subscription's operation and variables, or None when its results must not be shared.
 
-    A result is shared only when the payload has a key, the operation has source text, every
-    variable value is hashable, and no resolve middleware (which could depend on the caller)
-    wraps the resolvers. Queries and mutations run unchanged.
+    Results are shared only when the operation has source text, every variable value is hashable,
+    and no resolve middleware (which could depend on the caller) wraps the resolvers.
     """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Per-event executors are shallow copies of this one, so they inherit both attributes.
-        self.render_cache: RenderCache | None = None
-        self.render_operation_key: Hashable | None = None
-        if self.operation.operation is not OperationType.SUBSCRIPTION:
-            return
-        extras = getattr(self.context_value, "extras", None)
-        cache = extras.get(RENDER_CACHE_KEY) if isinstance(extras, dict) else None
-        location = self.operation.loc
-        if not isinstance(cache, RenderCache) or location is None:
-            return
-        if self.middleware_manager is not None and self.middleware_manager.middlewares:
-            return
-        try:
-            variables = _frozen(self.variable_values.coerced)
-        except TypeError:
-            return
-        # The document text and the operation's offset in it name the operation exactly.
-        self.render_operation_key = (location.source.body, location.start, variables)
-        self.render_cache = cache
-
-    def execute_operation(self, serially: bool | None = None) -> Any:
-        cache = self.render_cache
-        if cache is None:
-            return super().execute_operation(serially)
-        payload_key = cache.payload_key(self.root_value)
-        if payload_key is None:
-            return super().execute_operation(serially)
-        key = (payload_key, self.render_operation_key)
-        cached = cache.get(key)
-        if cached is not None:
-            return cached
-        result = super().execute_operation(serially)
-        if not self.is_awaitable(result):
-            return cache.put(key, result)
-
-        async def store() -> Any:
-            return cache.put(key, await result)
-
-        return store()
+    location = executor.operation.loc
+    if location is None:
+        return None
+    if executor.middleware_manager is not None and executor.middleware_manager.middlewares:
+        return None
+    try:
+        variables = _frozen(executor.variable_values.coerced)
+    except TypeError:
+        return None
+    # The document text and the operation's offset in it name the operation exactly.
+    return (location.source.body, location.start, variables)
 
 
 def encode_shared_message(message: object) -> str | None:
@@ -174,6 +155,21 @@ def encode_shared_message(message: object) -> str | None:
     data = payload.get("data")
     if not isinstance(data, RenderedData):
         return None
+    if len(payload) == 1:
+        wrapper = tuple((key, value) for key, value in message.items() if key != "payload")
+        # Only string members are memoized: equal numbers such as 1 and 1.0 encode differently.
+        if all(type(key) is str and type(value) is str for key, value in wrapper):
+            known = data.messages.get(wrapper)
+            if known is not None:
+                return known
+            text = _encode_message(message, payload, data)
+            if len(data.messages) < RenderedData.MAX_MESSAGES:
+                data.messages[wrapper] = text
+            return text
+    return _encode_message(message, payload, data)
+
+
+def _encode_message(message: dict[Any, Any], payload: dict[Any, Any], data: RenderedData) -> str:
     payload_members = [
         '"data":' + data.json if key == "data" else _encode(key) + ":" + _encode(value)
         for key, value in payload.items()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -55,6 +54,28 @@ class EventSubscription:
     `deliveries()` yields each event with its position instead.
     """
 
+    # Slots, a list queue and a future created only while waiting keep an idle subscriber small.
+    # A deque allocates a 64-slot block even when empty, and an asyncio.Event holds its own deque.
+    __slots__ = (
+        "_attached",
+        "_backlog",
+        "_base",
+        "_ended",
+        "_error",
+        "_head",
+        "_last",
+        "_overflow_callbacks",
+        "_queue",
+        "_queued_events",
+        "_replay_from",
+        "_waiter",
+        "after",
+        "bus",
+        "filter",
+        "max_queued_events",
+        "position",
+    )
+
     def __init__(self, bus: EventBus, event_filter: EventFilter, after: str | None, max_queued_events: int) -> None:
         self.bus = bus
         self.filter = event_filter
@@ -64,14 +85,17 @@ class EventSubscription:
         self._last: Position | None = parse_position(after) if after is not None else None
         self._replay_from: str | None = after
         self._base: str | None = after
-        self._backlog: deque[Delivery] = deque()
-        self._queue: deque[Delivery | _Resync] = deque()
+        # Replayed events not yet taken, newest first; empty outside a replay.
+        self._backlog: list[Delivery] = []
+        # Live events and resync markers; items before `_head` are taken. Reset whenever drained.
+        self._queue: list[Delivery | _Resync] = []
+        self._head = 0
         self._queued_events = 0
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self._error: FishWatchError | None = None
         self._ended = False
         self._attached = False
-        self._overflow_callbacks: list[Callable[[SubscriberTooSlowError], Any]] = []
+        self._overflow_callbacks: tuple[Callable[[SubscriberTooSlowError], Any], ...] = ()
 
     async def __aenter__(self) -> EventSubscription:
         await self.bus.attach(self)
@@ -94,14 +118,14 @@ class EventSubscription:
     async def aclose(self) -> None:
         """Stop receiving; safe to call twice."""
         self._ended = True
-        self._wakeup.set()
+        self._wake()
         if self._attached:
             self._attached = False
             await self.bus.detach(self)
 
     def on_overflow(self, callback: Callable[[SubscriberTooSlowError], Any]) -> None:
         """Call `callback` once, from the bus's dispatch, if this subscriber overflows its queue."""
-        self._overflow_callbacks.append(callback)
+        self._overflow_callbacks = (*self._overflow_callbacks, callback)
 
     @property
     def queued_events(self) -> int:
@@ -117,17 +141,22 @@ class EventSubscription:
             return
         self._queue.append(delivery)
         self._queued_events += 1
-        self._wakeup.set()
+        self._wake()
 
     def resync(self) -> None:
         if not self._ended and self._error is None:
             self._queue.append(RESYNC)
-            self._wakeup.set()
+            self._wake()
 
     def end(self) -> None:
         """End the iteration after the events already taken (the bus is closing)."""
         self._ended = True
-        self._wakeup.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _overflow(self) -> None:
         error = SubscriberTooSlowError(
@@ -137,10 +166,11 @@ class EventSubscription:
             position=self.position,
         )
         self._error = error
-        self._queue.clear()
-        self._backlog.clear()
+        self._queue = []
+        self._head = 0
+        self._backlog = []
         self._queued_events = 0
-        self._wakeup.set()
+        self._wake()
         logger.warning(
             "subscriber too slow: closed after %d queued events (filter=%s, last position %s)",
             self.max_queued_events,
@@ -162,12 +192,16 @@ class EventSubscription:
             if self._error is not None:
                 raise self._error
             if self._backlog:
-                return self._take(self._backlog.popleft())
+                return self._take(self._backlog.pop())
             if self._replay_from is not None:
                 await self._replay_page(self._replay_from)
                 continue
-            if self._queue:
-                item = self._queue.popleft()
+            if self._head < len(self._queue):
+                item = self._queue[self._head]
+                self._head += 1
+                if self._head == len(self._queue):
+                    self._queue = []
+                    self._head = 0
                 if isinstance(item, _Resync):
                     self._replay_from = self.position or self._base
                     continue
@@ -177,8 +211,11 @@ class EventSubscription:
                 return self._take(item)
             if self._ended:
                 raise StopAsyncIteration
-            self._wakeup.clear()
-            await self._wakeup.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     def _take(self, delivery: Delivery) -> Delivery:
         self._last = delivery.key
@@ -187,9 +224,12 @@ class EventSubscription:
 
     async def _replay_page(self, start: str) -> None:
         page = await self.bus.read_after(start, self.bus.options.replay_batch_events)
-        for delivery in page:
-            if self.filter.matches(delivery.event) and (self._last is None or delivery.key > self._last):
-                self._backlog.append(delivery)
+        # Called only with the backlog empty. Kept newest first, so taking the oldest is a pop().
+        self._backlog = [
+            delivery
+            for delivery in reversed(page)
+            if self.filter.matches(delivery.event) and (self._last is None or delivery.key > self._last)
+        ]
         if len(page) < self.bus.options.replay_batch_events:
             self._replay_from = None
         else:
