@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from common.errors import (
@@ -37,6 +36,12 @@ logger = logging.getLogger(__name__)
 _BLOCKING_DEPENDENCY = frozenset({StepStatus.FAILED, StepStatus.CANCELLED})
 
 
+def _uncancel() -> int:
+    task = asyncio.current_task()
+    assert task is not None
+    return task.uncancel()
+
+
 def error_record(exc: FishWatchError) -> dict[str, Any]:
     return {"code": exc.code, "message": exc.message, "retryable": exc.retryable}
 
@@ -50,7 +55,6 @@ class RunDriver:
         self.template = template
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.closed = False  # set when the run finished, was cancelled, or this replica lost or gave up its lease
-        self.finished = asyncio.Event()
         self._lock = asyncio.Lock()
         self._decisions: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
@@ -261,42 +265,30 @@ class RunDriver:
         resume_wait = waiting_kind and record.status is StepStatus.WAITING
         if record.status is StepStatus.RUNNING:
             # The replica running this attempt stopped; it counts as lost, and the step runs again.
-            record.history.append(
-                {
-                    "attempt": record.attempts,
-                    "started_at": record.started_at,
-                    "finished_at": time.time(),
-                    "error": {
-                        "code": WorkflowLeaseLostError.code,
-                        "message": "the replica running this attempt stopped",
-                        "retryable": True,
-                    },
-                }
-            )
+            lost = {
+                "code": WorkflowLeaseLostError.code,
+                "message": "the replica running this attempt stopped",
+                "retryable": True,
+            }
+            record.add_attempt(record.started_at, time.time(), lost)
 
         while True:
             if record.status is StepStatus.RETRYING and record.next_attempt_at is not None:
                 await asyncio.sleep(max(0.0, record.next_attempt_at - time.time()))
 
-            error: FishWatchError | None = None
-            output: Any = None
-            async with self.engine.slots(self.template, hold=not waiting_kind):
-                scope = self.scope()
-                if not resume_wait:
-                    error = await self._start_attempt(spec, record, scope)
-                resume_wait = False
-                if error is None:
-                    output, error = await self._perform(spec, record, scope)
+            # Steps that only wait (for an event, a duration or an approval) hold no concurrency slot.
+            hold_slots = not waiting_kind
+            if hold_slots:
+                await self.engine.acquire_slots(self.template)
+            try:
+                output, error = await self._attempt(spec, record, resume_wait)
+            finally:
+                if hold_slots:
+                    self.engine.release_slots(self.template)
+            resume_wait = False
 
             finished_at = time.time()
-            record.history.append(
-                {
-                    "attempt": record.attempts,
-                    "started_at": record.started_at,
-                    "finished_at": finished_at,
-                    "error": error_record(error) if error is not None else None,
-                }
-            )
+            record.add_attempt(record.started_at, finished_at, error_record(error) if error is not None else None)
             if error is None:
                 record.status = StepStatus.SUCCEEDED
                 record.output = output
@@ -346,28 +338,53 @@ class RunDriver:
         self._publish_step(record, "waiting" if record.status is StepStatus.WAITING else "started")
         return error
 
-    async def _perform(
-        self, spec: StepSpec, record: StepRecord, scope: dict[str, Any]
+    async def _attempt(
+        self, spec: StepSpec, record: StepRecord, resume_wait: bool
     ) -> tuple[Any, FishWatchError | None]:
-        timeout: float | None = None
+        """Start an attempt (unless it resumes a stored wait) and perform it. Return its output or its error."""
+        scope = self.scope()
+        if not resume_wait:
+            error = await self._start_attempt(spec, record, scope)
+            if error is not None:
+                return None, error
+        timeout_s: float | None = None
         if spec.kind not in WAITING_KINDS:
             try:
-                timeout = (
+                timeout_s = (
                     kinds.resolve_seconds(spec.timeout_s, scope, "timeout_s") or self.engine.options.step_timeout_s
                 )
             except FishWatchError as exc:
                 return None, exc
+        if spec.kind not in kinds.KINDS_USING_SCOPE:
+            # The other kinds work from the record alone. Dropping the scope (a dict per finished
+            # step) before the attempt's long await keeps full garbage collections from walking it.
+            scope = {}
+
+        # The engine's StepDeadlines enforce timeout_s as asyncio.timeout would, with one timer for
+        # every attempt in flight instead of a timer handle per attempt.
+        deadlines = self.engine.deadlines
+        token = deadlines.arm(timeout_s) if timeout_s is not None else None
+        expired = False
         try:
-            async with asyncio.timeout(timeout):
-                output = await kinds.perform(
-                    self.engine.env, self.run, spec, record, scope, self._decision_waiter(spec)
-                )
+            try:
+                output = await kinds.perform(self.engine.env, self.run, spec, record, scope, self.wait_for_decision)
+            finally:
+                expired = token is not None and deadlines.disarm(token)
+                # Withdraw the cancellation the deadline requested, whatever the attempt ended with.
+                pending_cancellations = _uncancel() if expired else 0
             return output, None
+        except asyncio.CancelledError:
+            if not expired or pending_cancellations > 0:
+                raise
+            return None, WorkflowStepTimeoutError(
+                f"step {spec.id} attempt {record.attempts} ran past its timeout of {timeout_s} s and was cancelled"
+            )
         except TimeoutError:
+            # Raised inside the attempt: an approval's wait for its decision ended, or an action timed out.
             if spec.kind is StepKind.APPROVAL:
                 return None, WorkflowStepTimeoutError(f"step {spec.id}: no approval arrived before its deadline")
             return None, WorkflowStepTimeoutError(
-                f"step {spec.id} attempt {record.attempts} ran past its timeout of {timeout} s and was cancelled"
+                f"step {spec.id} attempt {record.attempts} ran past its timeout of {timeout_s} s and was cancelled"
             )
         except WorkflowLeaseLostError:
             raise
@@ -377,18 +394,16 @@ class RunDriver:
             logger.exception("workflow run %s step %s raised an unexpected error", self.run.id, spec.id)
             return None, WorkflowError(f"step {spec.id} raised {exc.__class__.__name__}: {exc}")
 
-    def _decision_waiter(self, spec: StepSpec) -> Callable[[float | None], Any]:
-        async def wait(deadline: float | None) -> dict[str, Any]:
-            future = self._decisions.setdefault(spec.id, asyncio.get_running_loop().create_future())
-            try:
-                remaining = None if deadline is None else max(0.0, deadline - time.time())
-                async with asyncio.timeout(remaining):
-                    return await asyncio.shield(future)
-            finally:
-                if future.done():
-                    self._decisions.pop(spec.id, None)
-
-        return wait
+    async def wait_for_decision(self, step_id: str, deadline: float | None) -> dict[str, Any]:
+        """Wait until an approval step gets its decision (see `approve`), at most until `deadline`."""
+        future = self._decisions.setdefault(step_id, asyncio.get_running_loop().create_future())
+        try:
+            remaining = None if deadline is None else max(0.0, deadline - time.time())
+            async with asyncio.timeout(remaining):
+                return await asyncio.shield(future)
+        finally:
+            if future.done():
+                self._decisions.pop(step_id, None)
 
     def _log_step(self, spec: StepSpec, record: StepRecord, outcome: str) -> None:
         duration_ms = ((record.finished_at or time.time()) - (record.started_at or time.time())) * 1000

@@ -16,7 +16,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from common.errors import (
     WorkflowStoreError,
     WorkflowTemplateNotFoundError,
 )
+from workflows.deadlines import StepDeadlines
 from workflows.driver import RunDriver
 from workflows.kinds import StepEnvironment
 from workflows.loader import Catalog
@@ -82,7 +83,10 @@ class WorkflowEngine:
         self.replica_id = replica_id or default_replica_id()
         self.drivers: dict[str, RunDriver] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # One bound method shared by every task, instead of a new one per task that lives as long as the task.
+        self._task_done_callback = self._task_done
         self._maintenance: asyncio.Task[None] | None = None
+        self.deadlines = StepDeadlines()
         self._global_slots = asyncio.Semaphore(self.options.max_concurrent_steps)
         self._template_slots: dict[str, asyncio.Semaphore] = {}
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
@@ -144,25 +148,34 @@ class WorkflowEngine:
     def track(self, task: asyncio.Task[Any]) -> None:
         """Own a background task: keep it referenced and log its exception when it ends."""
         self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(self._task_done_callback)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("workflow task %s failed", task.get_name(), exc_info=task.exception())
 
-    @contextlib.asynccontextmanager
-    async def slots(self, template: Template, *, hold: bool) -> AsyncIterator[None]:
-        """Hold one replica-wide and one per-template concurrency slot (when `hold`) for a step attempt."""
-        if not hold:
-            yield
-            return
+    async def acquire_slots(self, template: Template) -> None:
+        """Take one per-template and one replica-wide concurrency slot for a step attempt.
+
+        The caller gives both back with `release_slots`. Plain methods instead of a context manager
+        spare each attempt an async generator and its wrapper, which would live as long as the step.
+        """
         per_template = self._template_slots.get(template.name)
         if per_template is None:
             limit = template.max_concurrent_steps or self.options.template_max_concurrent_steps
             per_template = self._template_slots[template.name] = asyncio.Semaphore(limit)
-        async with per_template, self._global_slots:
-            yield
+        await per_template.acquire()
+        try:
+            await self._global_slots.acquire()
+        except BaseException:
+            per_template.release()
+            raise
+
+    def release_slots(self, template: Template) -> None:
+        """Give back the slots `acquire_slots` took."""
+        self._global_slots.release()
+        self._template_slots[template.name].release()
 
     def publish(self, build: Callable[[], Any]) -> None:
         """Queue a transition event; one task publishes the queue in order, so a run's events stay ordered.
@@ -200,7 +213,6 @@ class WorkflowEngine:
     async def release(self, driver: RunDriver) -> None:
         """Forget a finished run and give its lease back."""
         self.drivers.pop(driver.run.id, None)
-        driver.finished.set()
         try:
             await self.store.release(driver.run.id, self.replica_id)
         except FishWatchError as exc:
@@ -212,7 +224,6 @@ class WorkflowEngine:
         driver.closed = True
         await driver.stop_tasks(drain_s)
         self.drivers.pop(driver.run.id, None)
-        driver.finished.set()
         if release:
             with contextlib.suppress(FishWatchError):
                 await self.store.release(driver.run.id, self.replica_id)
@@ -378,7 +389,7 @@ class WorkflowEngine:
         for record in run.steps.values():
             if record.compensation or record.status is not StepStatus.SUCCEEDED:
                 reset.append(
-                    StepRecord(step_id=record.step_id, compensation=record.compensation, history=record.history)
+                    StepRecord(step_id=record.step_id, compensation=record.compensation, attempt_log=record.attempt_log)
                 )
         for record in reset:
             run.steps[record.step_id] = record

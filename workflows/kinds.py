@@ -26,6 +26,10 @@ from workflows.records import RunRecord, StepRecord
 
 logger = logging.getLogger(__name__)
 
+# Step kinds whose attempt evaluates expressions against the run's scope while it runs. The others
+# work from the inputs rendered when the attempt started.
+KINDS_USING_SCOPE = frozenset({StepKind.PUBLISH, StepKind.CONDITION, StepKind.WAIT_EVENT})
+
 
 @dataclass
 class StepEnvironment:
@@ -79,50 +83,77 @@ def resolve_inputs(spec: StepSpec, scope: dict[str, Any]) -> Any:
     return None
 
 
-async def perform(
+def perform(
     env: StepEnvironment,
     run: RunRecord,
     spec: StepSpec,
     record: StepRecord,
     scope: dict[str, Any],
-    wait_for_decision: Callable[[float | None], Awaitable[dict[str, Any]]],
-) -> Any:
-    """Run one attempt of a step and return its output."""
+    wait_for_decision: Callable[[str, float | None], Awaitable[dict[str, Any]]],
+) -> Awaitable[Any]:
+    """Return the awaitable that runs one attempt of a step and returns its output.
+
+    Only kinds in KINDS_USING_SCOPE read `scope`, and the others get an empty one. An action step
+    returns its handler's coroutine itself, because every coroutine frame in between would live,
+    and be walked by each full garbage collection, for as long as the action runs.
+    """
     if spec.kind is StepKind.ACTION:
-        return await _action(env, run, spec, record)
+        return _action(env, run, spec, record)
     if spec.kind is StepKind.PUBLISH:
-        return await _publish(env, spec, record, scope)
+        return _publish(env, spec, record, scope)
     if spec.kind is StepKind.CONDITION:
-        assert spec.when is not None
-        result = expressions.truthy(expressions.evaluate(spec.when, scope, "when"))
-        return {"result": result, "branch": "then" if result else "else"}
+        return _condition(spec, scope)
     if spec.kind is StepKind.SLEEP:
-        await _sleep_until(record.wait_until)
-        return {"slept_until": record.wait_until}
+        return _sleep(record)
     if spec.kind is StepKind.WAIT_EVENT:
-        return await _wait_event(env, spec, record, scope)
+        return _wait_event(env, spec, record, scope)
     if spec.kind is StepKind.APPROVAL:
-        decision = record.decision or await wait_for_decision(record.wait_until)
-        if not decision.get("approved"):
-            raise WorkflowStepRejectedError(
-                f"step {spec.id} was rejected by {decision.get('actor')}: {decision.get('comment') or 'no comment'}",
-                actor=decision.get("actor"),
-            )
-        return decision
+        return _approval(spec, record, wait_for_decision)
     raise WorkflowError(f"step kind {spec.kind} has no implementation")
 
 
-async def _action(env: StepEnvironment, run: RunRecord, spec: StepSpec, record: StepRecord) -> Any:
+def _action(env: StepEnvironment, run: RunRecord, spec: StepSpec, record: StepRecord) -> Awaitable[Any]:
     assert spec.action is not None
     action = env.actions.get(spec.action)
     key = idempotency_key(run, spec.id)
     if spec.for_each is None:
-        return await action.handler(env.connectors, action.parse(record.inputs), key)
+        return action.handler(env.connectors, action.parse(record.inputs), key)
+    return _action_each(env, spec, record, key)
+
+
+async def _action_each(env: StepEnvironment, spec: StepSpec, record: StepRecord, key: str) -> list[Any]:
     # Items run one after another, each with its own key, so a retry skips nothing and repeats nothing.
+    assert spec.action is not None
+    action = env.actions.get(spec.action)
     results = []
     for index, arguments in enumerate(record.inputs):
         results.append(await action.handler(env.connectors, action.parse(arguments), f"{key}:{index}"))
     return results
+
+
+async def _condition(spec: StepSpec, scope: dict[str, Any]) -> dict[str, Any]:
+    assert spec.when is not None
+    result = expressions.truthy(expressions.evaluate(spec.when, scope, "when"))
+    return {"result": result, "branch": "then" if result else "else"}
+
+
+async def _sleep(record: StepRecord) -> dict[str, Any]:
+    await _sleep_until(record.wait_until)
+    return {"slept_until": record.wait_until}
+
+
+async def _approval(
+    spec: StepSpec,
+    record: StepRecord,
+    wait_for_decision: Callable[[str, float | None], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    decision = record.decision or await wait_for_decision(spec.id, record.wait_until)
+    if not decision.get("approved"):
+        raise WorkflowStepRejectedError(
+            f"step {spec.id} was rejected by {decision.get('actor')}: {decision.get('comment') or 'no comment'}",
+            actor=decision.get("actor"),
+        )
+    return decision
 
 
 async def _publish(env: StepEnvironment, spec: StepSpec, record: StepRecord, scope: dict[str, Any]) -> Any:

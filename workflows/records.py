@@ -2,12 +2,18 @@
 
 Times are seconds since the Unix epoch (UTC) as floats, because they are compared and stored far
 more often than shown. The GraphQL layer turns them into DateTime values.
+
+Records live as long as their run is driven, and every full garbage collection walks each
+tracked object of every run in flight. So records are slotted dataclasses (one tracked object
+each, with no instance dict), and a step keeps its attempt history as nested tuples of plain
+values, which the collector stops tracking.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+import operator
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -37,7 +43,7 @@ TERMINAL_STEP = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.S
 IN_FLIGHT_STEP = frozenset({StepStatus.RUNNING, StepStatus.WAITING, StepStatus.RETRYING})
 
 
-@dataclass
+@dataclass(slots=True)
 class StepRecord:
     """One step of one run."""
 
@@ -57,23 +63,39 @@ class StepRecord:
     blocked: bool = False  # skipped because a dependency failed, was cancelled or was itself blocked
     decision: dict[str, Any] | None = None  # approval steps: {approved, actor, comment, at}
     cursor: str | None = None  # wait_event steps: bus position the wait replays from after a takeover
-    history: list[dict[str, Any]] = field(default_factory=list)  # one entry per finished attempt
+    attempt_log: tuple[Attempt, ...] = ()  # one entry per finished attempt, oldest first; see `history`
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """Every finished attempt, oldest first, as {attempt, started_at, finished_at, error}."""
+        return [_attempt_dict(entry) for entry in self.attempt_log]
+
+    def add_attempt(self, started_at: float | None, finished_at: float, error: dict[str, Any] | None) -> None:
+        """Append the current attempt (number `attempts`) to the history.
+
+        `error` is None for a successful attempt, else {code, message, retryable}.
+        """
+        error_values = None if error is None else (error["code"], error["message"], error["retryable"])
+        self.attempt_log = (*self.attempt_log, (self.attempts, started_at, finished_at, error_values))
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose: inputs and outputs are JSON values that are replaced, never mutated.
-        data = dict(self.__dict__)
-        data["history"] = list(self.history)
+        data = dict(zip(_STEP_FIELDS, _step_values(self), strict=True))
+        del data["attempt_log"]
+        data["history"] = self.history
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StepRecord:
-        record = cls(**data)
+        fields_only = dict(data)
+        history = fields_only.pop("history", ())
+        record = cls(**fields_only)
         record.status = StepStatus(record.status)
-        record.history = list(record.history)
+        record.attempt_log = tuple(_attempt_values(entry) for entry in history)
         return record
 
 
-@dataclass
+@dataclass(slots=True)
 class RunRecord:
     """One run of a template, with its main and compensation steps by id in `steps`."""
 
@@ -97,9 +119,7 @@ class RunRecord:
         return self.status in TERMINAL_RUN
 
     def header(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        del data["steps"]
-        return data
+        return dict(zip(_HEADER_FIELDS, _header_values(self), strict=True))
 
     def to_dict(self) -> dict[str, Any]:
         data = self.header()
@@ -118,3 +138,29 @@ class RunRecord:
     def copy(self) -> RunRecord:
         header = self.header()
         return RunRecord.from_parts(header, [step.to_dict() for step in self.steps.values()])
+
+
+# A finished attempt: (attempt number, started_at, finished_at, None or (code, message, retryable)).
+Attempt = tuple[int, float | None, float | None, tuple[str, str, bool] | None]
+
+
+def _attempt_dict(entry: Attempt) -> dict[str, Any]:
+    attempt, started_at, finished_at, error = entry
+    return {
+        "attempt": attempt,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "error": None if error is None else {"code": error[0], "message": error[1], "retryable": error[2]},
+    }
+
+
+def _attempt_values(entry: dict[str, Any]) -> Attempt:
+    error = entry.get("error")
+    error_values = None if error is None else (error["code"], error["message"], error["retryable"])
+    return (entry["attempt"], entry.get("started_at"), entry.get("finished_at"), error_values)
+
+
+_STEP_FIELDS = tuple(item.name for item in fields(StepRecord))
+_HEADER_FIELDS = tuple(item.name for item in fields(RunRecord) if item.name != "steps")
+_step_values = operator.attrgetter(*_STEP_FIELDS)
+_header_values = operator.attrgetter(*_HEADER_FIELDS)

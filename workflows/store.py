@@ -112,8 +112,9 @@ class MemoryRunStore(RunStore):
     """Runs in this process's memory: the embedded default, lost when the process ends.
 
     Records are stored as copies, so the engine's later changes reach the store only by `write`.
-    Steps are kept as JSON text: a string is one object the garbage collector never scans, where a
-    step's dicts and lists are many, and full collections over thousands of runs stall the loop.
+    Headers and steps are kept as JSON text, and the fields the store filters on as tuples of plain
+    values. The garbage collector never scans strings and stops tracking such tuples, whereas a
+    run's dicts and lists are many objects, and full collections over thousands of runs stall the loop.
     `max_runs` bounds memory: past it the oldest finished runs are dropped, and a new run is
     rejected when every stored run is still active.
     """
@@ -123,7 +124,9 @@ class MemoryRunStore(RunStore):
     def __init__(self, max_runs: int = 10_000, clock: Any = time.monotonic) -> None:
         self.max_runs = max_runs
         self._clock = clock
-        self._runs: dict[str, dict[str, Any]] = {}  # run id -> {"header": ..., "steps": {id: ...}}
+        self._headers: dict[str, str] = {}  # run id -> header JSON
+        self._steps: dict[str, dict[str, str]] = {}  # run id -> step id -> step JSON
+        self._states: dict[str, _State] = {}  # run id -> (status, finished_at, template, idempotency key)
         self._idempotency: dict[tuple[str, str], str] = {}
         self._leases: dict[str, tuple[str, float]] = {}
         self._signals: dict[str, list[dict[str, Any]]] = {}
@@ -147,50 +150,55 @@ class MemoryRunStore(RunStore):
     async def create_run(self, run: RunRecord, owner: str, lease_ttl_s: float) -> tuple[RunRecord, bool]:
         if run.idempotency_key is not None:
             existing_id = self._idempotency.get((run.template, run.idempotency_key))
-            if existing_id is not None and existing_id in self._runs:
+            if existing_id is not None and existing_id in self._headers:
                 existing = await self.get_run(existing_id)
                 assert existing is not None
                 return existing, False
-        if len(self._runs) >= self.max_runs:
+        if len(self._headers) >= self.max_runs:
             self._evict_finished()
-            if len(self._runs) >= self.max_runs:
+            if len(self._headers) >= self.max_runs:
                 raise WorkflowStoreError(
                     f"the in-memory run store is full: {self.max_runs} unfinished runs "
                     "(FISHWATCH_WORKFLOW_MAX_RUNS_IN_MEMORY); wait for runs to finish or use Redis"
                 )
-        self._runs[run.id] = {
-            "header": run.header(),
-            "steps": {step_id: _encode(step.to_dict()) for step_id, step in run.steps.items()},
-        }
+        self._put_header(run)
+        self._steps[run.id] = {step_id: _encode(step.to_dict()) for step_id, step in run.steps.items()}
         if run.idempotency_key is not None:
             self._idempotency[(run.template, run.idempotency_key)] = run.id
         self._leases[run.id] = (owner, self._clock() + lease_ttl_s)
         return run.copy(), True
 
+    def _put_header(self, run: RunRecord) -> None:
+        self._headers[run.id] = _encode(run.header())
+        self._states[run.id] = (str(run.status), run.finished_at, run.template, run.idempotency_key)
+
     def _evict_finished(self) -> None:
         finished = sorted(
-            (entry["header"]["finished_at"], run_id)
-            for run_id, entry in self._runs.items()
-            if entry["header"]["finished_at"] is not None
+            (finished_at, run_id)
+            for run_id, (_, finished_at, _, _) in self._states.items()
+            if finished_at is not None
         )
         for _, run_id in finished[: max(1, len(finished) // 10)]:
             self._delete(run_id)
 
     def _delete(self, run_id: str) -> None:
-        entry = self._runs.pop(run_id, None)
-        if entry is None:
+        state = self._states.pop(run_id, None)
+        if state is None:
             return
-        key = entry["header"].get("idempotency_key")
+        del self._headers[run_id]
+        del self._steps[run_id]
+        _, _, template, key = state
         if key is not None:
-            self._idempotency.pop((entry["header"]["template"], key), None)
+            self._idempotency.pop((template, key), None)
         self._leases.pop(run_id, None)
         self._signals.pop(run_id, None)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        entry = self._runs.get(run_id)
-        if entry is None:
+        header = self._headers.get(run_id)
+        if header is None:
             return None
-        return RunRecord.from_parts(dict(entry["header"]), [json.loads(step) for step in entry["steps"].values()])
+        steps = [json.loads(step) for step in self._steps[run_id].values()]
+        return RunRecord.from_parts(json.loads(header), steps)
 
     async def write(
         self, run_id: str, owner: str, *, header: RunRecord | None = None, steps: list[StepRecord] | None = None
@@ -200,31 +208,28 @@ class MemoryRunStore(RunStore):
             raise WorkflowLeaseLostError(
                 f"run {run_id} is leased to {holder or 'nobody'}, not {owner}", run_id=run_id
             )
-        entry = self._runs.get(run_id)
-        if entry is None:
+        stored_steps = self._steps.get(run_id)
+        if stored_steps is None:
             raise WorkflowLeaseLostError(f"run {run_id} was deleted from the store", run_id=run_id)
         if header is not None:
-            entry["header"] = header.header()
+            self._put_header(header)
         for step in steps or ():
-            entry["steps"][step.step_id] = _encode(step.to_dict())
+            stored_steps[step.step_id] = _encode(step.to_dict())
 
     async def list_runs(self, query: RunQuery, offset: int, limit: int) -> tuple[list[RunRecord], int]:
-        headers = [entry["header"] for entry in self._runs.values()]
-        headers.sort(key=lambda header: (header["created_at"], header["id"]), reverse=True)
-        matching = [RunRecord.from_parts(dict(header), []) for header in headers]
-        matching = [run for run in matching if _matches(run, query)]
+        runs = [RunRecord.from_parts(json.loads(header), []) for header in self._headers.values()]
+        runs.sort(key=lambda run: (run.created_at, run.id), reverse=True)
+        matching = [run for run in runs if _matches(run, query)]
         return matching[offset : offset + limit], len(matching)
 
     async def active_run_ids(self) -> list[str]:
-        return [
-            run_id for run_id, entry in self._runs.items() if entry["header"]["status"] not in _TERMINAL_NAMES
-        ]
+        return [run_id for run_id, (status, _, _, _) in self._states.items() if status not in _TERMINAL_NAMES]
 
     async def claim(self, run_id: str, owner: str, ttl_s: float) -> bool:
         holder = self._lease_holder(run_id)
         if holder is not None and holder != owner:
             return False
-        if run_id not in self._runs:
+        if run_id not in self._headers:
             return False
         self._leases[run_id] = (owner, self._clock() + ttl_s)
         return True
@@ -261,10 +266,8 @@ class MemoryRunStore(RunStore):
     async def purge_finished(self, finished_before: float) -> int:
         expired = [
             run_id
-            for run_id, entry in self._runs.items()
-            if entry["header"]["finished_at"] is not None
-            and entry["header"]["status"] in _TERMINAL_NAMES
-            and entry["header"]["finished_at"] < finished_before
+            for run_id, (status, finished_at, _, _) in self._states.items()
+            if finished_at is not None and status in _TERMINAL_NAMES and finished_at < finished_before
         ]
         for run_id in expired:
             self._delete(run_id)
@@ -272,6 +275,9 @@ class MemoryRunStore(RunStore):
 
 
 _TERMINAL_NAMES = frozenset({"succeeded", "failed", "cancelled"})
+
+# Status, finished_at, template and idempotency key of a stored run: the fields the store filters on.
+_State = tuple[str, float | None, str, str | None]
 
 
 def _encode(value: Any) -> str:

@@ -286,7 +286,9 @@ async def test_timeout_cancels_attempt(tmp_path: Path, store: RunStore, bus: Any
     async with running_engine(tmp_path, store, bus, actions) as engine:
         run = await engine.start_run("timeouts", {})
         done = await wait_for_run(engine, run.id)
+        limits_in_force = engine.deadlines.armed
     slow = done.steps["slow"]
+    assert limits_in_force == 0
     assert time.monotonic() - started < 3
     assert done.status is RunStatus.FAILED
     assert slow.attempts == 2
