@@ -24,7 +24,6 @@ import strawberry
 from graphql import (
     ASTValidationRule,
     DocumentNode,
-    Executor,
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
@@ -41,7 +40,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from common.errors import ConfigError, FishWatchError
 from gateway.auth.operation_policy import OperationPolicy
-from subscriptions.render_cache import RenderCache, operation_render_key
+from subscriptions.render_cache import RenderCache, freeze, operation_render_key
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +63,9 @@ class SubscriptionStream:
         self.delegate = delegate
         self.parsed_documents_max = parsed_documents_max
         self._documents: OrderedDict[str, DocumentNode] = OrderedDict()
+        # Validation errors by document text, caller kind and variables, the only inputs of the
+        # rules: thousands of subscribers of one document are validated once.
+        self._validations: OrderedDict[Hashable, list[GraphQLError]] = OrderedDict()
         self.max_tokens: int | None = None
         self.policy: OperationPolicy | None = None
         rules: list[Any] = list(specified_rules)
@@ -110,8 +112,8 @@ class SubscriptionStream:
                 allowed_operation_types=allowed_operation_types,
             )
             return result
-        assert document is not None
-        return self._results(document, operation, variable_values or {}, context_value, root_value)
+        assert document is not None and query is not None
+        return self._results(query, document, operation, variable_values or {}, context_value, root_value)
 
     def _document(self, query: str) -> DocumentNode | None:
         """Return the parsed document, or None when it does not parse (Strawberry then reports why)."""
@@ -128,8 +130,35 @@ class SubscriptionStream:
             self._documents.popitem(last=False)
         return document
 
+    def _validate(
+        self, query: str, document: DocumentNode, principal: Any, variables: dict[str, Any]
+    ) -> list[GraphQLError]:
+        """Return the validation errors of the operation for this caller and these variables.
+
+        The operation policy reads only the caller's kind, so that kind is part of the cache key.
+        """
+        try:
+            key: Hashable | None = (query, getattr(principal, "kind", None), freeze(variables))
+        except TypeError:
+            key = None
+        if key is not None:
+            errors = self._validations.get(key)
+            if errors is not None:
+                self._validations.move_to_end(key)
+                return errors
+        rules: list[Any] = list(self.rules)
+        if self.policy is not None:
+            rules.append(self.policy.rule(principal, variables))
+        errors = validate(self.graphql_schema, document, rules)
+        if key is not None:
+            self._validations[key] = errors
+            while len(self._validations) > self.parsed_documents_max:
+                self._validations.popitem(last=False)
+        return errors
+
     async def _results(
         self,
+        query: str,
         document: DocumentNode,
         operation: OperationDefinitionNode,
         variables: dict[str, Any],
@@ -137,11 +166,7 @@ class SubscriptionStream:
         root_value: Any,
     ) -> AsyncIterator[ExecutionResult]:
         # 1. Validate. The errors go out as the operation's "error" message, as Strawberry's do.
-        rules: list[Any] = list(self.rules)
-        if self.policy is not None:
-            rules.append(self.policy.rule(getattr(context, "principal", None), variables))
-        errors = validate(self.graphql_schema, document, rules)
-        del rules
+        errors = self._validate(query, document, getattr(context, "principal", None), variables)
         if errors:
             yield PreExecutionError(data=None, errors=errors)
             return
@@ -162,12 +187,22 @@ class SubscriptionStream:
 
         # 3. Render each event, once per operation and variables when the cache can share it.
         extras = getattr(context, "extras", None)
-        cache = extras.get(RENDER_CACHE_KEY) if isinstance(extras, dict) else None
-        operation_key = operation_render_key(executor) if isinstance(cache, RenderCache) else None
+        found = extras.get(RENDER_CACHE_KEY) if isinstance(extras, dict) else None
+        operation_key = operation_render_key(executor) if isinstance(found, RenderCache) else None
+        cache = found if operation_key is not None else None
         events: AsyncIterator[Any] = aiter(cast(AsyncIterable[Any], source))
         try:
             async for payload in events:
-                yield await self._render(executor, payload, cache if operation_key is not None else None, operation_key)
+                key: Hashable | None = None
+                if cache is not None:
+                    payload_key = cache.payload_key(payload)
+                    if payload_key is not None:
+                        key = (payload_key, operation_key)
+                        cached: ExecutionResult | None = cache.get(key)
+                        if cached is not None:
+                            yield cached
+                            continue
+                yield await self._execute(executor, payload, cache, key)
         except Exception as exc:  # An error of the event stream ends it with an error result.
             error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
             if not isinstance(exc, FishWatchError | GraphQLError):
@@ -179,19 +214,11 @@ class SubscriptionStream:
                 await close()
 
     @staticmethod
-    async def _render(
-        executor: Executor, payload: Any, cache: RenderCache | None, operation_key: Any
-    ) -> ExecutionResult:
-        key: Hashable | None = None
-        if cache is not None:
-            payload_key = cache.payload_key(payload)
-            if payload_key is not None:
-                key = (payload_key, operation_key)
-                cached: ExecutionResult | None = cache.get(key)
-                if cached is not None:
-                    return cached
-        outcome = executor.build_per_event_executor(payload).execute_operation(False)
-        result = await outcome if executor.is_awaitable(outcome) else outcome
+    async def _execute(executor: Any, payload: Any, cache: RenderCache | None, key: Hashable | None) -> ExecutionResult:
+        """Execute the selection set for one event and share the result under `key` when there is one."""
+        per_event = executor.build_per_event_executor(payload)
+        outcome = per_event.execute_operation(False)
+        result = await outcome if per_event.is_awaitable(outcome) else outcome
         assert isinstance(result, GraphQLExecutionResult)
         if cache is not None and key is not None:
             shared = cache.put(key, result)

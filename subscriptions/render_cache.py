@@ -112,12 +112,12 @@ def _size(result: ExecutionResult) -> int:
     return len(data.json) if isinstance(data, RenderedData) else 0
 
 
-def _frozen(value: Any) -> Hashable:
-    """Return a hashable form of a coerced variable value that keeps its type; raises TypeError if there is none."""
+def freeze(value: Any) -> Hashable:
+    """Return a hashable form of a variable value that keeps its type; raises TypeError if there is none."""
     if isinstance(value, dict):
-        return (dict, tuple(sorted((str(key), _frozen(item)) for key, item in value.items())))
+        return (dict, tuple(sorted((str(key), freeze(item)) for key, item in value.items())))
     if isinstance(value, list | tuple):
-        return (list, tuple(_frozen(item) for item in value))
+        return (list, tuple(freeze(item) for item in value))
     hash(value)
     return (type(value), value)
 
@@ -134,7 +134,7 @@ def operation_render_key(executor: Executor) -> Hashable | None:
     if executor.middleware_manager is not None and executor.middleware_manager.middlewares:
         return None
     try:
-        variables = _frozen(executor.variable_values.coerced)
+        variables = freeze(executor.variable_values.coerced)
     except TypeError:
         return None
     # The document text and the operation's offset in it name the operation exactly.
