@@ -92,9 +92,11 @@ class RawSubscriber(asyncio.Protocol):
             "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n".encode()
         )
 
-    def send_text(self, text: str, opcode: int = 0x1) -> None:
+    def send_text(self, text: str) -> None:
+        self.send_frame(text.encode(), 0x1)
+
+    def send_frame(self, payload: bytes, opcode: int) -> None:
         assert self.transport is not None
-        payload = text.encode()
         mask = os.urandom(4)
         length = len(payload)
         header = bytes([0x80 | opcode])
@@ -162,7 +164,7 @@ class RawSubscriber(asyncio.Protocol):
     def _frame(self, opcode: int, payload: bytes) -> None:
         """Handle every frame but a result with `sentNs` outside the warm-up, which data_received counts."""
         if opcode == 0x9:  # ping: answer with a pong carrying the same payload
-            self.send_text(payload.decode("latin-1"), opcode=0xA)
+            self.send_frame(payload, 0xA)
             return
         if opcode == 0x8:
             code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
@@ -174,8 +176,7 @@ class RawSubscriber(asyncio.Protocol):
             if not self.warm:
                 self.warm = True
                 self.state.warm += 1
-                if self.state.warm == self.state.wanted:
-                    self.state.warmed.set()
+                self.state.check_warm()
         elif b'"connection_ack"' in payload:
             self.send_text(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
             if not self.acknowledged.done():
@@ -187,6 +188,7 @@ class RawSubscriber(asyncio.Protocol):
 
     def _fail(self, reason: str) -> None:
         self.state.failures += 1
+        self.state.check_warm()
         if self.state.failures <= 3:
             sys.stderr.write(f"benchmark client: {reason}\n")
         if not self.acknowledged.done():
@@ -209,6 +211,11 @@ class WorkerState:
     last_ns: int = 0
     warm: int = 0
     failures: int = 0
+
+    def check_warm(self) -> None:
+        """Report warm once every subscriber got a warm-up event or failed; failures are reported apart."""
+        if self.warm + self.failures >= self.wanted:
+            self.warmed.set()
 
 
 async def _subscribe_websockets(url: str, state: WorkerState, subscribed: asyncio.Event) -> None:
@@ -233,8 +240,7 @@ async def _subscribe_websockets(url: str, state: WorkerState, subscribed: asynci
                 if not warm:
                     warm = True
                     state.warm += 1
-                    if state.warm == state.wanted:
-                        state.warmed.set()
+                    state.check_warm()
                 continue
             state.latencies_us.append((received_ns - data["sentNs"]) // 1000)
             state.last_ns = received_ns
@@ -269,7 +275,7 @@ async def run_worker(url: str, count: int, client: str) -> None:
     await asyncio.gather(*(start() for _ in range(count)))
     print(json.dumps({"connected": count}), flush=True)
     await state.warmed.wait()
-    print(json.dumps({"warm": state.warm}), flush=True)
+    print(json.dumps({"warm": state.warm, "failures": state.failures}), flush=True)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while True:
@@ -472,6 +478,9 @@ async def measure(args: argparse.Namespace, subscribers: int, bus: Any, gateway_
         await asyncio.wait(pending, timeout=max(2.0, subscribers / 1000))
     await asyncio.sleep(2.0)  # Let the warm-up deliveries drain before measuring idle memory.
     rss_idle = rss_bytes(gateway_pid)
+    failed = sum(task.result()["failures"] for task in pending)
+    if failed:
+        log(f"{failed} of {subscribers} subscribers were closed or refused before the measurement")
     per_subscriber = (rss_idle - rss_before) / subscribers
 
     # Fixed rate.
@@ -512,6 +521,7 @@ async def measure(args: argparse.Namespace, subscribers: int, bus: Any, gateway_
         "burst_rate": burst_rate,
         "burst_delivered": len(burst_latencies),
         "burst_expected": burst * subscribers,
+        "failed_subscribers": failed,
     }
 
 
@@ -575,7 +585,7 @@ async def run(args: argparse.Namespace) -> None:
             bus = await open_event_bus(redis_url, BusOptions(key_prefix="fishwatch"))
             results = []
             for subscribers in args.subscribers:
-                for kind in ("floor", "gateway") if args.floor else ("gateway",):
+                for kind in args.servers:
                     # A fresh server per size, so memory freed by the previous size does not hide the growth.
                     server, port = await start_server(kind, env, args.ws)
                     try:
@@ -596,16 +606,17 @@ async def run(args: argparse.Namespace) -> None:
     print(f"Client: {args.client}, {args.workers} processes; uvicorn ws: {args.ws or DEFAULT_WS}\n")
     print(
         "| Server | Subscribers | Memory per idle subscriber (KB) | Server RSS idle (MiB) | "
-        "Target rate: deliveries/s | Delivered | p50 ms | p99 ms | Burst: deliveries/s | Burst delivered |"
+        "Target rate: deliveries/s | Delivered | p50 ms | p99 ms | Burst: deliveries/s | Burst delivered | "
+        "Failed subscribers |"
     )
-    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for result in results:
         print(
             f"| {result['server']} | {result['subscribers']:,} | {result['kb_per_subscriber']:.1f} | "
             f"{result['rss_idle_mb']:.0f} | "
             f"{result['steady_rate']:,.0f} | {result['steady_delivered']:,}/{result['steady_expected']:,} | "
             f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {result['burst_rate']:,.0f} | "
-            f"{result['burst_delivered']:,}/{result['burst_expected']:,} |"
+            f"{result['burst_delivered']:,}/{result['burst_expected']:,} | {result['failed_subscribers']:,} |"
         )
 
 
@@ -631,10 +642,11 @@ def main() -> None:
         help="raw: a minimal client on asyncio transports (default); websockets: the Python websockets client",
     )
     parser.add_argument(
-        "--floor",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also measure the floor server on the same clients before the gateway (default: on)",
+        "--servers",
+        nargs="+",
+        choices=("floor", "gateway"),
+        default=["floor", "gateway"],
+        help="servers to measure for each size, in this order (default: floor gateway)",
     )
     parser.add_argument(
         "--ws",
