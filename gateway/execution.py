@@ -51,6 +51,9 @@ from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from resolvers.permissions import ScopeExtension, check_scopes, principal_of
 
 _TYPENAME = "__typename"
+# Directives that collect_fields has already applied; any other one (such as @stream) changes how a
+# field completes, so such a field is left to graphql-core.
+_CONDITIONAL = frozenset({"skip", "include"})
 # Plans are cached per (object type, selected fields); a schema never changes, so they never go stale.
 MAX_PLANS = 10_000
 
@@ -157,7 +160,12 @@ class FastPathExecutor(Executor[Any]):
         signature = []
         for response_name, details in grouped_field_set.items():
             node = details[0].node
-            plain = len(details) == 1 and details[0].defer_usage is None and not node.arguments
+            plain = (
+                len(details) == 1
+                and details[0].defer_usage is None
+                and not node.arguments
+                and all(directive.name.value in _CONDITIONAL for directive in node.directives or ())
+            )
             signature.append((response_name, node.name.value, plain))
         key = (parent_type, tuple(signature))
         try:
@@ -289,8 +297,8 @@ class FastPathExecutor(Executor[Any]):
             completed = self._complete_direct(plan, details, field_path, result)
             if completed is SLOW:
                 completed = self.complete_value(plan.return_type, details, info, field_path, result, None)
-                if self.is_awaitable(completed):
-                    return self._await_completed(completed, plan.return_type, details, field_path)
+            if self.is_awaitable(completed):
+                return self._await_completed(completed, plan.return_type, details, field_path)
             return completed
         except Exception as raw_error:
             self.handle_field_error(raw_error, plan.return_type, details, field_path)
@@ -316,8 +324,12 @@ class FastPathExecutor(Executor[Any]):
             return SLOW
         grouped, _defer_usages, _forbidden = self.collect_subfields(item_type, details)
         item_plan = self._plan(item_type, grouped)
-        if item_plan is None or not item_plan.only_leaves:
+        if item_plan is None:
             return SLOW
+        if not item_plan.only_leaves:
+            list_type = plan.return_type.of_type if isinstance(plan.return_type, GraphQLNonNull) else plan.return_type
+            assert isinstance(list_type, GraphQLList)
+            return self._complete_object_items(item_type, list_type.of_type, grouped, details, path, result)
         completed: list[dict[str, Any] | None] = []
         for item in result:
             if item is None:
@@ -329,6 +341,57 @@ class FastPathExecutor(Executor[Any]):
             if fields is None:
                 return SLOW
             completed.append(fields)
+        return completed
+
+    def _complete_object_items(
+        self,
+        item_type: GraphQLObjectType,
+        declared_item_type: GraphQLOutputType,
+        grouped: GroupedFieldSet,
+        details: FieldDetailsList,
+        path: Path,
+        items: list[Any] | tuple[Any, ...],
+    ) -> Any:
+        """Complete a list of objects item by item, as graphql-core's list completion would.
+
+        A null item in a list of non-null items is found before anything runs, so that graphql-core
+        can take over without any resolver having been called twice.
+        """
+        # Errors are handled against the declared item type, so a non-null item's error propagates.
+        if isinstance(declared_item_type, GraphQLNonNull) and any(item is None for item in items):
+            return SLOW
+        completed: list[Any] = []
+        pending: list[int] = []
+        try:
+            for index, item in enumerate(items):
+                if item is None:
+                    completed.append(None)
+                    continue
+                item_path = path.add_key(index, None)
+                try:
+                    value = self.execute_fields(item_type, item, item_path, grouped, None)
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, declared_item_type, details, item_path)
+                    value = None
+                if self.is_awaitable(value):
+                    value = self._await_completed(value, declared_item_type, details, item_path)
+                    pending.append(index)
+                completed.append(value)
+        except Exception:
+            if pending:
+                self.settle_in_background([completed[index] for index in pending])
+            raise
+        if not pending:
+            return completed
+        return self._finish_items(completed, pending)
+
+    async def _finish_items(self, completed: list[Any], pending: list[int]) -> list[Any]:
+        if len(pending) == 1:
+            completed[pending[0]] = await completed[pending[0]]
+            return completed
+        done = await gather_with_cancel(*(completed[index] for index in pending))
+        for index, value in zip(pending, done, strict=True):
+            completed[index] = value
         return completed
 
 

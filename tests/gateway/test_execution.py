@@ -181,6 +181,11 @@ class PenQuery:
         return [Pen(id=strawberry.ID("p1"), name="North"), Pen(id=strawberry.ID("p2"), name="South")]
 
 
+    @strawberry.field
+    def maybe_pens(self) -> list[Pen | None]:
+        return [Pen(id=strawberry.ID("p1"), name="North"), None]
+
+
 PEN_SCHEMA = strawberry.Schema(PenQuery)._schema
 
 
@@ -244,3 +249,14 @@ async def test_resolver_errors_and_nulls_match_default_executor():
     assert fast.formatted == default.formatted
     assert fast.data is None
     assert fast.errors is not None and fast.errors[0].path == ["pens", 0, "missing"]
+
+
+async def test_error_in_nullable_item_nulls_only_that_item():
+    fast, default = await both("{ maybePens { id later missing } }", frozenset())
+    assert fast.formatted == default.formatted
+    assert fast.data == {"maybePens": [None, None]}
+    assert fast.errors is not None and [error.path for error in fast.errors] == [["maybePens", 0, "missing"]]
+
+    fast, default = await both("{ maybePens { name later } }", frozenset())
+    assert fast.formatted == default.formatted
+    assert fast.data == {"maybePens": [{"name": "North", "later": 42}, None]}
