@@ -431,6 +431,10 @@ class WorkflowEngine:
                     await job()
                 except FishWatchError as exc:
                     logger.error("workflow heartbeat could not %s: %s", name, exc.message)
+                if self._stopped:
+                    # stop() cancelled this task, but a store call can end in a store error instead of
+                    # CancelledError (seen once with the Redis store). Looping on would hang stop().
+                    return
             if beats % 20 == 1:
                 try:
                     purged = await self.store.purge_finished(time.time() - self.options.retention_s)

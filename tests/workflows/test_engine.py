@@ -18,7 +18,10 @@ from common.errors import (
     WorkflowTemplateNotFoundError,
 )
 from connectors.actions import ActionRegistry
-from tests.workflows.conftest import ActionLog, running_engine, wait_for_run, wait_for_step, write_template
+from tests.workflows.conftest import FAST, ActionLog, running_engine, wait_for_run, wait_for_step, write_template
+from workflows.engine import WorkflowEngine
+from workflows.kinds import StepEnvironment
+from workflows.loader import load_folder
 from workflows.records import RunStatus, StepStatus
 from workflows.store import MemoryRunStore, RunQuery, RunStore
 
@@ -566,3 +569,38 @@ async def test_retry_rejects_changed_template(tmp_path: Path, store: RunStore, b
         with pytest.raises(WorkflowStateError) as raised:
             await engine.retry_run(run.id)
     assert "started with retries version 1, but version 2 is loaded" in raised.value.message
+
+
+class CancelSwallowingStore(MemoryRunStore):
+    """A run store whose listing, once `slow`, turns a cancellation into a store error, as a Redis client can."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slow = False
+        self.listing = asyncio.Event()
+
+    async def active_run_ids(self) -> list[str]:
+        if not self.slow:
+            return await super().active_run_ids()
+        self.listing.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise WorkflowStoreError("connection closed while listing active runs") from None
+        return []
+
+
+async def test_stop_ends_heartbeat_despite_store_error(tmp_path: Path, bus: Any, actions: ActionRegistry) -> None:
+    store = CancelSwallowingStore()
+    write_template(tmp_path, "timeouts", TIMEOUTS)
+    engine = WorkflowEngine(store=store, catalog=load_folder(tmp_path, actions),
+                            env=StepEnvironment(actions, None, bus), options=FAST)
+    await engine.start()
+    store.slow = True
+    await asyncio.wait_for(store.listing.wait(), 5)  # the heartbeat is now inside the listing
+    # stop() suppresses its own cancellation while it waits for the heartbeat, so bound it from outside.
+    stopping = asyncio.get_running_loop().create_task(engine.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=5)
+    assert stopping in done, "engine.stop() did not return within 5 s"
+    assert engine._maintenance is not None
+    assert engine._maintenance.done()
