@@ -4,9 +4,10 @@ Strawberry's `Schema.stream` keeps an execution context, an extension runner and
 contexts of every extension hook alive for as long as a subscription runs, and passes each
 result through those hooks. `SubscriptionStream.stream` replaces it on the endpoint's schema. It
 parses a subscription (one syntax tree per distinct document), validates it with the schema's own
-rules and limits plus the operation policy, and then iterates the resolver's event stream
-itself. Each event is rendered once per operation and variables through the RenderCache (see
-subscriptions/render_cache.py). Once validated, a subscription holds no validation state.
+rules and limits plus the operation policy (once per document, caller kind and variables), and
+then iterates the resolver's event stream itself. Each event is rendered once per operation and
+variables through the RenderCache (see subscriptions/render_cache.py). A running subscription
+keeps no validation state of its own.
 
 Queries and mutations over WebSocket, and documents that do not parse or name no operation, go
 to Strawberry's own `stream`, so their errors, close codes and the audit of mutations stay as
@@ -63,8 +64,8 @@ class SubscriptionStream:
         self.delegate = delegate
         self.parsed_documents_max = parsed_documents_max
         self._documents: OrderedDict[str, DocumentNode] = OrderedDict()
-        # Validation errors by document text, caller kind and variables, the only inputs of the
-        # rules: thousands of subscribers of one document are validated once.
+        # Validation errors by document text, caller kind and variables, which are the only inputs
+        # of the rules, so thousands of subscribers of one document are validated once.
         self._validations: OrderedDict[Hashable, list[GraphQLError]] = OrderedDict()
         self.max_tokens: int | None = None
         self.policy: OperationPolicy | None = None
