@@ -556,18 +556,40 @@ async def stop(process: asyncio.subprocess.Process) -> None:
         await asyncio.wait_for(process.wait(), 20)
 
 
+async def start_sandbox(env: dict[str, str], attempts: int = 3) -> tuple[asyncio.subprocess.Process, int]:
+    """Start `fishwatch sandbox` on five consecutive free ports; return it once it responds.
+
+    free_port checks only the first of the five ports, so a start that fails because another
+    process holds one of the others is tried again on new ports.
+    """
+    from tests.peers import free_port
+
+    for _ in range(attempts):
+        port = free_port()
+        sandbox = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway.cli", "sandbox", "--base-port", str(port),
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        waiting = asyncio.ensure_future(wait_http(f"http://127.0.0.1:{port}/healthz"))
+        exited = asyncio.ensure_future(sandbox.wait())
+        await asyncio.wait({waiting, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if waiting.done() and waiting.exception() is None:
+            exited.cancel()
+            return sandbox, port
+        waiting.cancel()
+        await stop(sandbox)
+        log(f"the sandbox did not start on ports {port}-{port + 4} (exit status {sandbox.returncode}); retrying")
+    raise RuntimeError(f"the sandbox did not start in {attempts} attempts")
+
+
 async def run(args: argparse.Namespace) -> None:
     from subscriptions.bus import BusOptions, open_event_bus
-    from tests.peers import free_port, running_redis
+    from tests.peers import running_redis
 
     with running_redis() as redis_peer:
         redis_url = f"redis://127.0.0.1:{redis_peer.port}/0"
-        sandbox_port = free_port()
         base_env = {key: value for key, value in os.environ.items() if not key.startswith("FISHWATCH_")}
-        sandbox = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.cli", "sandbox", "--base-port", str(sandbox_port),
-            cwd=REPO, env=base_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        sandbox, sandbox_port = await start_sandbox(base_env)
         names = ("core", "acquisition", "fabric", "alerting", "mlflow")
         env = {
             **base_env,
@@ -581,7 +603,6 @@ async def run(args: argparse.Namespace) -> None:
         }
         bus = None
         try:
-            await wait_http(f"http://127.0.0.1:{sandbox_port}/healthz")
             bus = await open_event_bus(redis_url, BusOptions(key_prefix="fishwatch"))
             results = []
             for subscribers in args.subscribers:
