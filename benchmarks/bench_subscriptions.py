@@ -50,7 +50,7 @@ sys.path.insert(0, str(REPO))
 
 QUERY = 'subscription { events(types: ["com.fishwatch.camera."]) { data } }'
 CONNECT_CONCURRENCY = 100
-# What `fishwatch serve` passes to uvicorn as `ws`.
+# The `ws` value that `fishwatch serve` passes to uvicorn.
 DEFAULT_WS = "websockets-sansio"
 READY_TIMEOUT_S = 300.0
 
@@ -203,7 +203,7 @@ class RawSubscriber(asyncio.Protocol):
 
 @dataclass
 class WorkerState:
-    """What the subscribers of one worker process have received so far."""
+    """Results received so far by the subscribers of one worker process."""
 
     wanted: int
     warmed: asyncio.Event
@@ -219,7 +219,7 @@ class WorkerState:
 
 
 async def _subscribe_websockets(url: str, state: WorkerState, subscribed: asyncio.Event) -> None:
-    """One subscriber on the Python `websockets` client, the client of earlier runs of this benchmark."""
+    """Run one subscriber on the Python `websockets` client, the client of earlier runs of this benchmark."""
     import websockets
     from websockets.typing import Subprotocol
 
@@ -297,7 +297,7 @@ async def run_worker(url: str, count: int, client: str) -> None:
 
 
 def floor_app(redis_url: str) -> Any:
-    """A Starlette app that sends each camera event to every connected client, and nothing else.
+    """Build a Starlette app that sends each camera event to every connected client, and nothing else.
 
     It speaks just enough graphql-transport-ws for the benchmark client: it acknowledges
     connection_init, records the subscribe message's id, and then writes each event as a "next"
@@ -560,7 +560,7 @@ async def start_sandbox(env: dict[str, str], attempts: int = 3) -> tuple[asyncio
     """Start `fishwatch sandbox` on five consecutive free ports; return it once it responds.
 
     free_port checks only the first of the five ports, so a start that fails because another
-    process holds one of the others is tried again on new ports.
+    process uses one of the others is tried again on new ports.
     """
     from tests.peers import free_port
 
