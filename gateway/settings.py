@@ -147,7 +147,7 @@ class Settings(BaseModel):
     # Rendered subscription results shared by subscribers of one operation (see docs/events.md).
     subscription_render_cache_max_entries: int = Field(1024, ge=1)
     subscription_render_cache_max_bytes: int = Field(16 * 2**20, ge=65_536)
-    subscription_parsed_documents_max: int = Field(256, ge=1)  # distinct subscription documents kept parsed
+    subscription_parsed_documents_max: int = Field(256, ge=1)  # parsed documents, and validation results, kept
     # MQTT telemetry bridge; off without mqtt_url (mqtt://host:port or mqtts://user:password@host:port).
     mqtt_url: str | None = None
     mqtt_topic_filter: str = "fishwatch/+/+/+/telemetry"

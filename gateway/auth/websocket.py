@@ -138,25 +138,15 @@ class WebSocketAuthMiddleware:
 
     @staticmethod
     def _replaying_receive(replayed: deque[Message], receive: Receive, ended: asyncio.Event) -> Receive:
-        pending: asyncio.Future[Message] | None = None
-
         async def app_receive() -> Message:
-            nonlocal pending
             if replayed:
                 return replayed.popleft()
             if ended.is_set():
                 return _DISCONNECT
-            if pending is None:
-                pending = asyncio.ensure_future(receive())
-            waiter: asyncio.Future[Any] = asyncio.ensure_future(ended.wait())
-            try:
-                await asyncio.wait([pending, waiter], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-            if pending.done():
-                message, pending = pending.result(), None
-                return message
-            return _DISCONNECT
+            # uvicorn answers the watchdog's websocket.close by queueing websocket.disconnect
+            # for this receive, so no task has to race it against the watchdog.
+            message = await receive()
+            return _DISCONNECT if ended.is_set() else message
 
         return app_receive
 
