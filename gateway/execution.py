@@ -51,15 +51,15 @@ from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from resolvers.permissions import ScopeExtension, check_scopes, principal_of
 
 _TYPENAME = "__typename"
-# Directives that collect_fields has already applied; any other one (such as @stream) changes how a
+# Directives that collect_fields has already applied. Any other one (such as @stream) changes how a
 # field completes, so such a field is left to graphql-core.
 _CONDITIONAL = frozenset({"skip", "include"})
-# Plans are cached per (object type, selected fields); a schema never changes, so they never go stale.
+# Plans cached per (object type, selected fields). A schema never changes, so they never go stale.
 MAX_PLANS = 10_000
 
 
 class _Slow:
-    """Marks a value the fast path declined; graphql-core completes it instead."""
+    """Marker for a value the fast path declined, which graphql-core then completes."""
 
 
 SLOW = _Slow()
@@ -76,7 +76,7 @@ class LeafPlan:
     # The Python type whose values the leaf type serializes unchanged (str for String and ID,
     # bool for Boolean, float for Float when finite), or None.
     passthrough: type | None = None
-    # Serialized names of an enum's members, filled as members are seen; None for scalars.
+    # Serialized names of an enum's members, filled as members are seen (None for scalars).
     enum_names: dict[Any, Any] | None = None
 
 
@@ -95,10 +95,11 @@ class DirectPlan:
     info_keyword: str | None
     scopes: tuple[str, ...]
     return_type: GraphQLOutputType
-    # For a leaf result: how to serialize it. For a list of objects: the item type and whether items are non-null.
+    # For a leaf result: how to serialize it. For a list of objects: the object type, and the item
+    # type as declared (non-null or not), against which item errors are handled.
     leaf: LeafPlan | None
     item_type: GraphQLObjectType | None
-    item_non_null: bool
+    declared_item_type: GraphQLOutputType | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,9 @@ class ObjectPlan:
 class FastPathExecutor(Executor[Any]):
     """graphql-core's executor, with plain leaves and simple resolvers executed without its per-field machinery."""
 
-    _plans: dict[tuple[GraphQLObjectType, tuple[tuple[str, str, bool], ...]], ObjectPlan | None] = {}
+    # Shared by every execution. The key includes whether resolvers may be called directly, since that
+    # depends on the execution's middleware as well as on the schema.
+    _plans: dict[tuple[GraphQLObjectType, tuple[tuple[str, str, bool], ...], bool], ObjectPlan | None] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -167,23 +170,30 @@ class FastPathExecutor(Executor[Any]):
                 and all(directive.name.value in _CONDITIONAL for directive in node.directives or ())
             )
             signature.append((response_name, node.name.value, plain))
-        key = (parent_type, tuple(signature))
+        may_call_directly = self._may_call_directly()
+        key = (parent_type, tuple(signature), may_call_directly)
         try:
             return self._plans[key]
         except KeyError:
             pass
-        plan = self._build_plan(parent_type, signature)
+        plan = self._build_plan(parent_type, signature, may_call_directly)
         if len(self._plans) < MAX_PLANS:
             self._plans[key] = plan
         return plan
 
-    def _build_plan(self, parent_type: GraphQLObjectType, signature: list[tuple[str, str, bool]]) -> ObjectPlan | None:
+    def _may_call_directly(self) -> bool:
+        """Return whether resolvers may bypass Strawberry without skipping a middleware or exception handler."""
         strawberry_schema = getattr(self.schema, "_strawberry_schema", None)
-        may_call_directly = (
+        return (
             self.middleware_manager is None
             and strawberry_schema is not None
             and not getattr(strawberry_schema, "exception_handlers", ())
         )
+
+    def _build_plan(
+        self, parent_type: GraphQLObjectType, signature: list[tuple[str, str, bool]], may_call_directly: bool
+    ) -> ObjectPlan | None:
+        strawberry_schema = getattr(self.schema, "_strawberry_schema", None)
         leaves: list[LeafPlan] = []
         direct: list[DirectPlan] = []
         generic: list[str] = []
@@ -327,13 +337,12 @@ class FastPathExecutor(Executor[Any]):
         if item_plan is None:
             return SLOW
         if not item_plan.only_leaves:
-            list_type = plan.return_type.of_type if isinstance(plan.return_type, GraphQLNonNull) else plan.return_type
-            assert isinstance(list_type, GraphQLList)
-            return self._complete_object_items(item_type, list_type.of_type, grouped, details, path, result)
+            assert plan.declared_item_type is not None
+            return self._complete_object_items(item_type, plan.declared_item_type, grouped, details, path, result)
         completed: list[dict[str, Any] | None] = []
         for item in result:
             if item is None:
-                if plan.item_non_null:
+                if isinstance(plan.declared_item_type, GraphQLNonNull):
                     return SLOW
                 completed.append(None)
                 continue
@@ -417,12 +426,12 @@ def _serializer(response_name: str, attribute: str | None, leaf: GraphQLLeafType
 _PASSTHROUGH: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool, GraphQLFloat: float}
 # GraphQL's Int is a signed 32-bit integer.
 MIN_INT, MAX_INT = -(2**31), 2**31 - 1
-# Only enum members are stored, so a plan holds at most its enum's members; the bound is a second guard.
+# Only enum members are stored, so a plan contains at most its enum's members. The bound is a second guard.
 MAX_ENUM_NAMES = 1_000
 
 
 def _coerce(plan: LeafPlan, value: Any) -> Any:
-    """Serialize a non-null leaf value as the leaf type would; None or Undefined when it rejects it."""
+    """Serialize a non-null leaf value as the leaf type would, or return None or Undefined when the type rejects it."""
     kind = type(value)
     if kind is plan.passthrough and (kind is not float or value - value == 0.0):
         return value
@@ -465,15 +474,15 @@ def _direct_plan(response_name: str, field_name: str, field: Any, strawberry_sch
     unwrapped = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
     leaf: LeafPlan | None = None
     item_type: GraphQLObjectType | None = None
-    item_non_null = False
+    declared_item_type: GraphQLOutputType | None = None
     if is_leaf_type(unwrapped):
         leaf = _serializer(response_name, None, unwrapped, unwrapped is not return_type)
     elif isinstance(unwrapped, GraphQLList):
-        item = unwrapped.of_type
-        item_non_null = isinstance(item, GraphQLNonNull)
-        item = item.of_type if isinstance(item, GraphQLNonNull) else item
+        declared = unwrapped.of_type
+        item = declared.of_type if isinstance(declared, GraphQLNonNull) else declared
         if isinstance(item, GraphQLObjectType):
             item_type = item
+            declared_item_type = declared
     return DirectPlan(
         name=response_name,
         field_name=field_name,
@@ -488,7 +497,7 @@ def _direct_plan(response_name: str, field_name: str, field: Any, strawberry_sch
         return_type=return_type,
         leaf=leaf,
         item_type=item_type,
-        item_non_null=item_non_null,
+        declared_item_type=declared_item_type,
     )
 
 

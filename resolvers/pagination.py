@@ -59,7 +59,7 @@ class CursorPosition:
 
 
 def cursor_prefix(kind: str) -> str:
-    """Return the start of every cursor's JSON text for the list `kind`; pages reuse it for each edge."""
+    """Return the start of every cursor's JSON text for the list `kind`. Pages reuse it for each edge."""
     return '{"k":' + json.dumps(kind) + ',"o":'
 
 

@@ -124,21 +124,21 @@ def loaders_for(info: GatewayInfo, names: Iterable[str], table: dict[str, str]) 
 def farm_page_loaders(info: GatewayInfo) -> set[str]:
     """Return the farm-level loaders that the fields selected on a page of farms read."""
     names = node_field_names(info)
-    wanted = loaders_for(info, names, FARM_LOADER_OF_FIELD)
+    needed = loaders_for(info, names, FARM_LOADER_OF_FIELD)
     if "enclosures" in names:
-        wanted |= loaders_for(info, node_field_names(info, "enclosures"), LOADER_OF_FIELD)
-    return wanted
+        needed |= loaders_for(info, node_field_names(info, "enclosures"), LOADER_OF_FIELD)
+    return needed
 
 
 async def prefetch(loaders: object, attributes: Iterable[str], keys: Iterable[str]) -> None:
-    """Load every key through every loader, together; failures stay in the loaders' cache."""
+    """Load every key through every loader, together. Failures stay in the loaders' cache."""
     loads = [getattr(loaders, attribute).load(key) for attribute in attributes for key in keys]
     if loads:
         await asyncio.gather(*loads, return_exceptions=True)
 
 
 def settled(loader: DataLoader[str, Any], key: str) -> bool:
-    """Tell whether the loader has finished loading `key`, with a value or an error."""
+    """Return whether the loader has finished loading `key`, with a value or an error."""
     future: Any = loader.cache_map.get(key) if loader.cache else None
     return future is not None and future.done()
 

@@ -385,7 +385,7 @@ class Farm:
     ) -> Any:
         loaders = info.context.loaders
         key = str(self.id)
-        wanted = loaders_for(info, node_field_names(info), LOADER_OF_FIELD)
+        needed = loaders_for(info, node_field_names(info), LOADER_OF_FIELD)
 
         def page(enclosures: list[EnclosurePayload]) -> Connection[Enclosure]:
             return connection_from_list(
@@ -399,13 +399,13 @@ class Farm:
 
         # Prefetched by Query.farms: return the page now, without a coroutine (or the loader's error).
         if settled(loaders.enclosures_of_farm, key) and all(
-            settled(getattr(loaders, attribute), key) for attribute in wanted
+            settled(getattr(loaders, attribute), key) for attribute in needed
         ):
             return from_loader(loaders.enclosures_of_farm, key, page)
 
         async def later() -> Connection[Enclosure]:
             enclosures = await loaders.enclosures_of_farm.load(key)
-            await prefetch(loaders, wanted, [key])
+            await prefetch(loaders, needed, [key])
             return page(enclosures)
 
         return later()

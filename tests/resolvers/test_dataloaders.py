@@ -45,7 +45,7 @@ async def test_overview_calls_do_not_grow_with_farms(sandbox_urls, http):
     assert calls_one <= 7
 
 
-async def test_overview_without_alert_scope_fetches_no_alerts(sandbox_urls, http):
+async def test_overview_skips_unreadable_alerts(sandbox_urls, http):
     # A caller without alerts:read gets FORBIDDEN on the alert fields; their data is not fetched ahead.
     settings = {**subsystem_settings(sandbox_urls), "auth_anonymous_scopes": ["farms:read"]}
     async with serve_gateway(**settings) as gateway:
