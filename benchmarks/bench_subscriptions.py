@@ -67,7 +67,7 @@ class RawSubscriber(asyncio.Protocol):
     """One graphql-transport-ws subscriber over a bare asyncio transport.
 
     It parses only what the benchmark needs: unmasked server frames, the `sentNs` and `phase` of
-    each result, pings (answered with pongs, so uvicorn's keepalive does not drop it) and close.
+    each result, pings (replied to with pongs, so uvicorn's keepalive does not drop it) and close.
     A Python `websockets` client costs several times more CPU per message, and the clients share
     the cores with the server under test.
     """
@@ -163,7 +163,7 @@ class RawSubscriber(asyncio.Protocol):
 
     def _frame(self, opcode: int, payload: bytes) -> None:
         """Handle every frame but a result with `sentNs` outside the warm-up, which data_received counts."""
-        if opcode == 0x9:  # ping: answer with a pong carrying the same payload
+        if opcode == 0x9:  # ping: reply with a pong carrying the same payload
             self.send_frame(payload, 0xA)
             return
         if opcode == 0x8:
@@ -205,7 +205,7 @@ class RawSubscriber(asyncio.Protocol):
 class WorkerState:
     """Results received so far by the subscribers of one worker process."""
 
-    wanted: int
+    expected: int
     warmed: asyncio.Event
     latencies_us: list[int] = field(default_factory=list)
     last_ns: int = 0
@@ -214,7 +214,7 @@ class WorkerState:
 
     def check_warm(self) -> None:
         """Report warm once every subscriber got a warm-up event or failed; failures are reported apart."""
-        if self.warm + self.failures >= self.wanted:
+        if self.warm + self.failures >= self.expected:
             self.warmed.set()
 
 
@@ -247,7 +247,7 @@ async def _subscribe_websockets(url: str, state: WorkerState, subscribed: asynci
 
 
 async def run_worker(url: str, count: int, client: str) -> None:
-    state = WorkerState(wanted=count, warmed=asyncio.Event())
+    state = WorkerState(expected=count, warmed=asyncio.Event())
     limiter = asyncio.Semaphore(CONNECT_CONCURRENCY)
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ import heapq
 
 
 class StepDeadlines:
-    """Cancels the task of an attempt that outlives its limit, as `asyncio.timeout` would.
+    """Time limits that cancel the task of an attempt outliving its limit, as `asyncio.timeout` would.
 
     Usage, all within the attempt's task::
 

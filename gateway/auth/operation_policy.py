@@ -23,13 +23,13 @@ from gateway.auth.config import CallerKind
 from gateway.auth.cost import operation_cost
 from gateway.auth.guard import uses_introspection
 
-# What graphql-core's `validate` calls with the ValidationContext to get a rule's visitor.
+# The callable graphql-core's `validate` calls with the ValidationContext to get a rule's visitor.
 RuleFactory = Callable[[ValidationContext], ASTValidationRule]
 
 
 @dataclass(frozen=True)
 class OperationPolicy:
-    """The caller kinds allowed introspection or limited to persisted queries, and the cost limit."""
+    """Caller kinds allowed introspection or limited to persisted queries, and the cost limit."""
 
     introspection_callers: frozenset[CallerKind]
     max_cost: int
@@ -46,7 +46,7 @@ class OperationPolicy:
 
 
 class OperationPolicyRule(ASTValidationRule):
-    """Refuse persisted-only callers, introspection by callers not allowed it, and operations over the cost limit."""
+    """Reject persisted-only callers, introspection by callers not allowed it, and operations over the cost limit."""
 
     def __init__(
         self, context: ValidationContext, *, policy: OperationPolicy, principal: Any, variables: dict[str, Any]
@@ -119,7 +119,7 @@ def operation_policy_extension(
     list_size: int,
     persisted_only_callers: list[CallerKind] | None = None,
 ) -> type[SchemaExtension]:
-    """Build the schema extension class for these settings; its `policy` attribute holds them.
+    """Build the schema extension class for these settings, which its `policy` attribute contains.
 
     Callers limited to persisted queries are refused every operation over WebSocket, because the
     hash lookup is asynchronous and cannot run inside a validation rule; refusing keeps the limit

@@ -143,7 +143,7 @@ class WebSocketAuthMiddleware:
                 return replayed.popleft()
             if ended.is_set():
                 return _DISCONNECT
-            # uvicorn answers the watchdog's websocket.close by queueing websocket.disconnect
+            # uvicorn handles the watchdog's websocket.close by queueing websocket.disconnect
             # for this receive, so no task has to race it against the watchdog.
             message = await receive()
             return _DISCONNECT if ended.is_set() else message
