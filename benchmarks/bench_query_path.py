@@ -23,7 +23,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.peers import free_port, free_port_block  # noqa: E402
+
 SUBSYSTEMS = ("core", "acquisition", "fabric", "alerting", "mlflow")
 # The floor pages upstream lists like the gateway with its default FISHWATCH_UPSTREAM_PAGE_SIZE.
 UPSTREAM_PAGE_SIZE = 500
@@ -281,12 +284,12 @@ def run_load(
             script.write_text(_WRK_SCRIPT % (header, body), encoding="utf-8")
         command = [
             "wrk", "-t1", f"-c{clients}", f"-d{duration_s}s", "--timeout", "10s", "-s", str(script), url,
-        ]
+        ]  # fmt: skip
     else:
         command = [
             sys.executable, __file__, "load", "--url", url, "--body", body,
             "--clients", str(clients), "--duration-s", str(duration_s),
-        ]
+        ]  # fmt: skip
         if authorization:
             command += ["--authorization", authorization]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + 60, check=False)
@@ -345,30 +348,6 @@ def generate_load(args: argparse.Namespace) -> int:
 # Processes and ports.
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port_block(size: int) -> int:
-    """Return the first of `size` consecutive free loopback ports (the sandbox takes five in a row)."""
-    for _ in range(50):
-        base = free_port()
-        if base + size <= 65535 and all(_port_is_free(base + offset) for offset in range(1, size)):
-            return base
-    raise RuntimeError(f"found no {size} consecutive free ports on 127.0.0.1 in 50 tries")
-
-
 class Processes:
     """Child processes of the benchmark, each logging to its own file and stopped in reverse order."""
 
@@ -425,9 +404,7 @@ def running_servers(workdir: Path, anonymous: bool) -> Iterator[tuple[Processes,
     try:
         base_port = free_port_block(len(SUBSYSTEMS))
         urls = {name: f"http://127.0.0.1:{base_port + offset}" for offset, name in enumerate(SUBSYSTEMS)}
-        processes.start(
-            "sandbox", [sys.executable, "-m", "gateway.cli", "sandbox", "--base-port", str(base_port)], env
-        )
+        processes.start("sandbox", [sys.executable, "-m", "gateway.cli", "sandbox", "--base-port", str(base_port)], env)
         processes.wait_ready("sandbox", [f"{url}/healthz" for url in urls.values()])
 
         gateway_port = free_port()
@@ -438,8 +415,9 @@ def running_servers(workdir: Path, anonymous: bool) -> Iterator[tuple[Processes,
         # One load generator on one address stands for many callers, so the abuse limits are lifted.
         gateway_env["FISHWATCH_RATE_LIMIT_IP_REQUESTS"] = "100000000"
         gateway_env["FISHWATCH_RATE_LIMIT_CLIENT_REQUESTS"] = "100000000"
-        processes.start("gateway", [sys.executable, "-m", "gateway.cli", "serve", "--port", str(gateway_port)],
-                        gateway_env)
+        processes.start(
+            "gateway", [sys.executable, "-m", "gateway.cli", "serve", "--port", str(gateway_port)], gateway_env
+        )
         gateway = f"http://127.0.0.1:{gateway_port}"
         processes.wait_ready("gateway", [f"{gateway}/healthz"])
 
@@ -649,11 +627,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration-s", type=int, default=4, help="length of one timed round, in whole seconds")
     parser.add_argument("--warmup-s", type=int, default=2, help="untimed load before each cell, in whole seconds")
     parser.add_argument(
-        "--clients", type=int, nargs="+", default=[8, 1],
+        "--clients",
+        type=int,
+        nargs="+",
+        default=[8, 1],
         help="concurrent keep-alive connections, one cell per value (default: 8 1)",
     )
     parser.add_argument(
-        "--load-generator", choices=("wrk", "aiohttp"), default="wrk" if shutil.which("wrk") else "aiohttp",
+        "--load-generator",
+        choices=("wrk", "aiohttp"),
+        default="wrk" if shutil.which("wrk") else "aiohttp",
         help="wrk when it is on PATH (default), else an aiohttp client process",
     )
     parser.add_argument(

@@ -31,6 +31,26 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _port_is_free(port: int) -> bool:
+    # Without SO_REUSEADDR the bind also fails on a port that a closed connection still holds in
+    # TIME_WAIT, which a server that binds it next may refuse too.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_block(size: int) -> int:
+    """Return the first of `size` consecutive free loopback ports (the sandbox takes five in a row)."""
+    for _ in range(50):
+        base = free_port()
+        if base + size <= 65535 and all(_port_is_free(base + offset) for offset in range(1, size)):
+            return base
+    raise RuntimeError(f"found no {size} consecutive free ports on 127.0.0.1 in 50 tries")
+
+
 def find_binary(candidates: tuple[str, ...]) -> str | None:
     for candidate in candidates:
         found = shutil.which(candidate) or (candidate if os.access(candidate, os.X_OK) else None)
