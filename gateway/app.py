@@ -26,6 +26,7 @@ from gateway.auth.routes import oauth_routes
 from gateway.auth.runtime import AuthServices
 from gateway.auth.websocket import WebSocketAuthMiddleware
 from gateway.eventing import event_routes, open_eventing
+from gateway.gc_policy import FullCollectionPolicy
 from gateway.graphql_http import GraphQLHTTPHandler, HTTPLimits
 from gateway.health import healthz, readyz
 from gateway.middleware import BodyLimitMiddleware, RequestIdMiddleware
@@ -53,6 +54,9 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
+        gc_policy = self.extras.pop("gc_policy", None)
+        if gc_policy is not None:
+            await gc_policy.close()
         if self.workflows is not None:
             # First, while connectors and the bus are open, so in-flight steps can drain.
             await self.workflows.close()
@@ -146,6 +150,12 @@ def create_app(settings: Settings) -> Starlette:
             # from 38 ms to 4 ms (2 cores, benchmarks/bench_query_path.py).
             gc.collect()
             gc.freeze()
+            if settings.gc_full_collection_interval_s > 0:
+                gc_policy = FullCollectionPolicy(
+                    settings.gc_full_collection_interval_s, settings.gc_full_collection_growth_percent
+                )
+                gc_policy.start()
+                services.extras["gc_policy"] = gc_policy
             logger.info("gateway ready: subsystems %s", ", ".join(f"{name}={url}" for name, url in urls.items()))
             yield
         finally:

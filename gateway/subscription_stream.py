@@ -194,16 +194,22 @@ class SubscriptionStream:
         events: AsyncIterator[Any] = aiter(cast(AsyncIterable[Any], source))
         try:
             async for payload in events:
+                result: ExecutionResult | None = None
                 key: Hashable | None = None
                 if cache is not None:
-                    payload_key = cache.payload_key(payload)
-                    if payload_key is not None:
-                        key = (payload_key, operation_key)
-                        cached: ExecutionResult | None = cache.get(key)
-                        if cached is not None:
-                            yield cached
-                            continue
-                yield await self._execute(executor, payload, cache, key)
+                    named = cache.payload_key(payload)
+                    key = None if named is None else (named, operation_key)
+                    if key is not None:
+                        result = cache.get(key)
+                    del named
+                if result is None:
+                    result = await self._execute(executor, payload, cache, key)
+                # Nothing of this event stays referenced while the subscriber waits for the next one:
+                # objects that live across that wait are scanned by the young garbage collection,
+                # once per subscriber and event (see gateway/gc_policy.py).
+                del payload, key
+                yield result
+                del result
         except Exception as exc:  # An error of the event stream ends it with an error result.
             error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
             if not isinstance(exc, FishWatchError | GraphQLError):

@@ -200,7 +200,9 @@ class EventSubscription:
                 item = self._queue[self._head]
                 self._head += 1
                 if self._head == len(self._queue):
-                    self._queue = []
+                    # Emptied in place: a new list per event would be one more object per
+                    # subscriber for the young garbage collection to scan.
+                    self._queue.clear()
                     self._head = 0
                 if isinstance(item, _Resync):
                     self._replay_from = self.position or self._base
