@@ -37,8 +37,9 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     shutdown_timeout_s: float = Field(10.0, gt=0)
-    # Full garbage collections on memory growth and a timer; 0 keeps CPython's own (gateway/gc_policy.py).
-    gc_full_collection_interval_s: float = Field(300.0, ge=0)
+    # Full garbage collections on heap growth and a timer, for replicas holding many WebSockets;
+    # 0 keeps CPython's own policy (gateway/gc_policy.py).
+    gc_full_collection_interval_s: float = Field(0.0, ge=0)
     gc_full_collection_growth_percent: float = Field(25.0, gt=0)
 
     # Subsystems. A subsystem without a URL is served by the embedded sandbox.

@@ -1,4 +1,4 @@
-"""The gateway's full garbage collections: off in CPython, run on memory growth and on a timer."""
+"""The gateway's full garbage collections: off in CPython, run on heap growth and on a timer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import weakref
 
 import pytest
 
-from gateway.gc_policy import NEVER, FullCollectionPolicy, resident_bytes
+from gateway.gc_policy import NEVER, FullCollectionPolicy
 from tests.gateway_process import serve_gateway
 
 
@@ -29,17 +29,17 @@ class Node:
 
 def test_due_on_growth_or_interval():
     clock = Clock()
-    resident = [100_000_000]
-    policy = FullCollectionPolicy(300.0, 25.0, read_resident=lambda: resident[0], clock=clock)
-    policy._baseline = resident[0]
+    heap = [100_000]
+    policy = FullCollectionPolicy(300.0, 25.0, read_heap=lambda: heap[0], clock=clock)
+    policy._baseline = heap[0]
 
     assert policy.due() is None
-    resident[0] = 125_000_000  # Exactly 25 % more is not yet growth.
+    heap[0] = 125_000  # Exactly 25 % more is not yet growth.
     assert policy.due() is None
-    resident[0] = 125_000_001
-    assert policy.due() == "memory"
+    heap[0] = 125_001
+    assert policy.due() == "growth"
 
-    resident[0] = 100_000_000
+    heap[0] = 100_000
     clock.now += 299.0
     assert policy.due() is None
     clock.now += 1.0
@@ -48,9 +48,9 @@ def test_due_on_growth_or_interval():
 
 def test_collect_resets_both_triggers():
     clock = Clock()
-    resident = [100_000_000]
-    policy = FullCollectionPolicy(300.0, 25.0, read_resident=lambda: resident[0], clock=clock)
-    policy._baseline = 50_000_000
+    heap = [100_000]
+    policy = FullCollectionPolicy(300.0, 25.0, read_heap=lambda: heap[0], clock=clock)
+    policy._baseline = 50_000
     clock.now += 400.0
     assert policy.due() == "interval"
 
@@ -58,22 +58,8 @@ def test_collect_resets_both_triggers():
 
     assert policy.collections == 1
     assert policy.due() is None
-    resident[0] = 130_000_000
-    assert policy.due() == "memory"
-
-
-def test_without_proc_interval_only():
-    clock = Clock()
-    policy = FullCollectionPolicy(60.0, 25.0, read_resident=lambda: None, clock=clock)
-    policy._baseline = policy.read_resident()
-    assert policy.due() is None
-    clock.now += 60.0
-    assert policy.due() == "interval"
-
-
-def test_resident_bytes_of_this_process():
-    resident = resident_bytes()
-    assert resident is not None and resident > 10 * 2**20
+    heap[0] = 130_000
+    assert policy.due() == "growth"
 
 
 def test_policy_rejects_zero_interval():
@@ -83,17 +69,16 @@ def test_policy_rejects_zero_interval():
 
 async def test_policy_frees_old_cycles():
     thresholds = gc.get_threshold()
-    policy = FullCollectionPolicy(0.3, 25.0, read_resident=lambda: None, check_interval_s=0.05)
+    policy = FullCollectionPolicy(0.3, 1000.0, check_interval_s=0.05)
     policy.start()
     try:
-        assert gc.get_threshold() == (thresholds[0], NEVER, NEVER)
+        assert gc.get_threshold() == (thresholds[0], thresholds[1], NEVER)
         first, second = Node(), Node()
         first.other, second.other = second, first
-        gc.collect(0)  # Survivors of a young collection move on to an older generation.
+        gc.collect(1)  # Survivors of a middle-generation collection move to the old generation.
         freed = weakref.ref(first)
         del first, second
-        for _ in range(20):  # Enough young collections for CPython to have collected generation 1.
-            gc.collect(0)
+        for _ in range(20):  # Enough allocations for CPython to collect the younger generations again.
             [Node() for _ in range(1000)]
         assert freed() is not None, "the cycle was collected before the policy ran"
 
@@ -108,6 +93,27 @@ async def test_policy_frees_old_cycles():
     assert gc.get_threshold() == thresholds
 
 
+async def test_policy_frees_garbage_on_growth():
+    policy = FullCollectionPolicy(300.0, 5.0, check_interval_s=0.05)
+    policy.start()
+    try:
+        pairs = [Node() for _ in range(200_000)]
+        for first, second in zip(pairs[::2], pairs[1::2], strict=True):
+            first.other, second.other = second, first
+        gc.collect(1)  # The pairs reach the old generation, where only a full collection finds them.
+        sample = weakref.ref(pairs[0])
+        del pairs, first, second
+
+        for _ in range(100):
+            if sample() is None:
+                break
+            await asyncio.sleep(0.05)
+        assert sample() is None
+        assert policy.collections >= 1
+    finally:
+        await policy.close()
+
+
 async def test_thresholds_restored_by_last_policy():
     thresholds = gc.get_threshold()
     first = FullCollectionPolicy(300.0, 25.0)
@@ -115,19 +121,19 @@ async def test_thresholds_restored_by_last_policy():
     first.start()
     second.start()
     await first.close()
-    assert gc.get_threshold()[1:] == (NEVER, NEVER)
+    assert gc.get_threshold()[2] == NEVER
     await second.close()
     assert gc.get_threshold() == thresholds
 
 
-async def test_gateway_policy_default_and_off():
+async def test_gateway_policy_off_by_default_and_on_when_set():
     thresholds = gc.get_threshold()
     async with serve_gateway(redis_url=None, mqtt_url=None) as gateway:
-        policy = gateway.services.extras["gc_policy"]
-        assert policy.interval_s == 300.0
-        assert gc.get_threshold()[1:] == (NEVER, NEVER)
-    assert gc.get_threshold() == thresholds
-
-    async with serve_gateway(redis_url=None, mqtt_url=None, gc_full_collection_interval_s=0) as gateway:
         assert "gc_policy" not in gateway.services.extras
         assert gc.get_threshold() == thresholds
+
+    async with serve_gateway(redis_url=None, mqtt_url=None, gc_full_collection_interval_s=300) as gateway:
+        policy = gateway.services.extras["gc_policy"]
+        assert policy.interval_s == 300.0
+        assert gc.get_threshold()[2] == NEVER
+    assert gc.get_threshold() == thresholds
