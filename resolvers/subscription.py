@@ -6,8 +6,9 @@ delivers every retained event after it before the live ones, with no gap and no 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable
 from typing import Annotated, Any
 
 import strawberry
@@ -15,7 +16,7 @@ import strawberry
 from common.errors import FishWatchError, InvalidArgumentError
 from resolvers.context import GatewayInfo
 from resolvers.enums import SEVERITY_RANK, AlertSeverity
-from resolvers.permissions import requires_scopes, restrict_farm_ids, visible_farm_ids
+from resolvers.permissions import requires_scopes, restrict_farm_ids
 from resolvers.types.events import AlertEvent, DeviceStatusEvent, Event, LiveReading, WorkflowEvent
 from subscriptions.catalog import WORKFLOW_TERMINAL_STATES
 from subscriptions.errors import EventBusUnavailableError, SubscriberTooSlowError
@@ -27,7 +28,7 @@ from subscriptions.events import (
     WORKFLOW_RUN_PREFIX,
     CloudEvent,
 )
-from subscriptions.subscription import Delivery
+from subscriptions.subscription import Delivery, EventSubscription
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,33 @@ def _bounded(info: GatewayInfo, name: str, values: Iterable[Any] | None) -> list
     return chosen
 
 
+class _Deliveries:
+    """Iterate a bus subscription's deliveries; an empty iteration when `subscription` is None.
+
+    `__anext__` hands out the subscription's own `next_delivery()`. An async generator here would
+    add one more object per subscriber and event, live while the subscriber waits, for the young
+    garbage collection to scan (see gateway/gc_policy.py).
+    """
+
+    __slots__ = ("subscription",)
+
+    def __init__(self, subscription: EventSubscription | None) -> None:
+        self.subscription = subscription
+
+    def __aiter__(self) -> _Deliveries:
+        return self
+
+    def __anext__(self) -> Awaitable[Delivery]:
+        if self.subscription is None:
+            return _end()
+        return self.subscription.next_delivery()
+
+
+async def _end() -> Delivery:
+    raise StopAsyncIteration
+
+
+@contextlib.asynccontextmanager
 async def _deliveries(
     info: GatewayInfo,
     *,
@@ -62,18 +90,21 @@ async def _deliveries(
     farm_ids: list[str],
     enclosure_ids: list[str] = (),  # type: ignore[assignment]
     after: str | None,
-) -> AsyncIterator[Delivery]:
+) -> AsyncIterator[_Deliveries]:
+    """Subscribe on the bus for one GraphQL subscription field and yield its deliveries."""
     bus = info.context.bus
     if bus is None:
         raise EventBusUnavailableError("live subscriptions need the event bus, which this gateway did not start")
-    # Tenancy: a caller limited to some farms subscribes to those only; with none visible, the
-    # subscription ends at once. Events without a farm are not delivered to such callers.
-    visible = await visible_farm_ids(info)
+    # Tenancy: a caller limited to some farms subscribes to those of them it may see, and the bus
+    # filter then drops every other event, including events without a farm. With none visible,
+    # the subscription ends at once.
     allowed = await restrict_farm_ids(info, farm_ids or None)
     if allowed == []:
+        yield _Deliveries(None)
         return
-    farm_ids = allowed or []
-    async with bus.subscribe(types=types, farm_ids=farm_ids, enclosure_ids=enclosure_ids, after=after) as subscription:
+    async with bus.subscribe(
+        types=types, farm_ids=allowed or [], enclosure_ids=enclosure_ids, after=after
+    ) as subscription:
         close_connection = info.context.extras.get(CLOSE_CONNECTION_KEY)
         if close_connection is not None:
 
@@ -81,15 +112,7 @@ async def _deliveries(
                 close_connection(error.websocket_close_code, error.websocket_close_reason)
 
             subscription.on_overflow(on_overflow)
-        # Calling next_delivery directly saves the generator of `deliveries()` on every event.
-        while True:
-            try:
-                delivery = await subscription.next_delivery()
-            except StopAsyncIteration:
-                return
-            if visible is not None and delivery.event.farmid not in visible:
-                continue
-            yield delivery
+        yield _Deliveries(subscription)
 
 
 @strawberry.type(description="Live events, delivered over WebSocket at /graphql.")
@@ -109,16 +132,17 @@ class Subscription:
         after: After = None,
     ) -> AsyncGenerator[LiveReading, None]:
         wanted = set(_bounded(info, "metrics", metrics)) or None
-        async for delivery in _deliveries(
+        async with _deliveries(
             info,
             types=[TELEMETRY_READING],
             farm_ids=[str(farm_id)],
             enclosure_ids=_bounded(info, "enclosureIds", enclosure_ids),
             after=after,
-        ):
-            reading = LiveReading.from_event(delivery.position, delivery.event, wanted)
-            if reading is not None:
-                yield reading
+        ) as deliveries:
+            async for delivery in deliveries:
+                reading = LiveReading.from_event(delivery.position, delivery.event, wanted)
+                if reading is not None:
+                    yield reading
 
     @strawberry.subscription(
         description="Alerts raised, acknowledged and resolved, at or above a severity.",
@@ -135,10 +159,11 @@ class Subscription:
     ) -> AsyncGenerator[AlertEvent, None]:
         floor = SEVERITY_RANK[min_severity]
         farms = [str(farm_id)] if farm_id is not None else []
-        async for delivery in _deliveries(info, types=[ALERT_PREFIX], farm_ids=farms, after=after):
-            alert = AlertEvent.from_event(delivery.position, delivery.event)
-            if alert is not None and SEVERITY_RANK[alert.severity] >= floor:
-                yield alert
+        async with _deliveries(info, types=[ALERT_PREFIX], farm_ids=farms, after=after) as deliveries:
+            async for delivery in deliveries:
+                alert = AlertEvent.from_event(delivery.position, delivery.event)
+                if alert is not None and SEVERITY_RANK[alert.severity] >= floor:
+                    yield alert
 
     @strawberry.subscription(
         description="Status changes of a farm's devices, optionally of some devices only.",
@@ -152,10 +177,12 @@ class Subscription:
         after: After = None,
     ) -> AsyncGenerator[DeviceStatusEvent, None]:
         wanted = set(_bounded(info, "deviceIds", device_ids))
-        async for delivery in _deliveries(info, types=[DEVICE_STATUS_CHANGED], farm_ids=[str(farm_id)], after=after):
-            change = DeviceStatusEvent.from_event(delivery.position, delivery.event)
-            if change is not None and (not wanted or change.device_id in wanted):
-                yield change
+        farms = [str(farm_id)]
+        async with _deliveries(info, types=[DEVICE_STATUS_CHANGED], farm_ids=farms, after=after) as deliveries:
+            async for delivery in deliveries:
+                change = DeviceStatusEvent.from_event(delivery.position, delivery.event)
+                if change is not None and (not wanted or change.device_id in wanted):
+                    yield change
 
     @strawberry.subscription(
         description="Progress of one workflow run: run and step transitions. Completes when the run "
@@ -165,15 +192,16 @@ class Subscription:
     async def workflow_run(
         self, info: GatewayInfo, run_id: strawberry.ID, after: After = None
     ) -> AsyncGenerator[WorkflowEvent, None]:
-        async for delivery in _deliveries(info, types=[WORKFLOW_PREFIX], farm_ids=[], after=after):
-            if WorkflowEvent.run_id_of(delivery.event) != str(run_id):
-                continue
-            transition = WorkflowEvent.from_event(delivery.position, delivery.event)
-            if transition is None:
-                continue
-            yield transition
-            if delivery.event.type.startswith(WORKFLOW_RUN_PREFIX) and transition.state in WORKFLOW_TERMINAL_STATES:
-                return
+        async with _deliveries(info, types=[WORKFLOW_PREFIX], farm_ids=[], after=after) as deliveries:
+            async for delivery in deliveries:
+                if WorkflowEvent.run_id_of(delivery.event) != str(run_id):
+                    continue
+                transition = WorkflowEvent.from_event(delivery.position, delivery.event)
+                if transition is None:
+                    continue
+                yield transition
+                if delivery.event.type.startswith(WORKFLOW_RUN_PREFIX) and transition.state in WORKFLOW_TERMINAL_STATES:
+                    return
 
     @strawberry.subscription(
         description="Every event, optionally filtered by type (exact, or prefix ending in '.') and farm.",
@@ -186,13 +214,14 @@ class Subscription:
         farm_ids: list[strawberry.ID] | None = None,
         after: After = None,
     ) -> AsyncGenerator[Event, None]:
-        async for delivery in _deliveries(
+        async with _deliveries(
             info,
             types=_bounded(info, "types", types),
             farm_ids=_bounded(info, "farmIds", farm_ids),
             after=after,
-        ):
-            yield Event.from_event(delivery.position, delivery.event)
+        ) as deliveries:
+            async for delivery in deliveries:
+                yield Event.from_event(delivery.position, delivery.event)
 
 
 async def publish_alert_change(info: GatewayInfo, event_type: str, alert: Any, *, actor: str, note: str | None) -> None:
