@@ -1,30 +1,46 @@
 """Benchmark GraphQL subscriptions: publish-to-receive latency, deliveries per second, memory.
 
-Starts a private redis-server, the sandbox (`fishwatch sandbox`) and, for each subscriber count,
-a fresh server process on a free loopback port: first the floor, then the gateway (`fishwatch
+Starts a private redis-server, the sandbox (`fishwatch sandbox`) and, for each measurement, a
+fresh server process on a free loopback port: first the floor, then the gateway (`fishwatch
 serve`). The floor is a minimal Starlette app on the same uvicorn WebSocket stack that sends each
-event to every client with one `send_text` each (see `floor_app`), so the table shows what the
-gateway costs above the least any server on that stack must do. Client worker processes (this
-script with `--worker`) open N WebSocket subscriptions over graphql-transport-ws, all to the same
-camera events. The benchmark process publishes on the Redis bus as another replica would,
-stamping each event with its publish time (`time.time_ns()`, one clock, since everything runs on
-this machine).
+event to the clients of its farm with one `send_text` each (see `floor_app`), so the table shows
+what the gateway costs above the least any server on that stack must do. Client worker processes
+(this script with `--worker`) open N WebSocket subscriptions over graphql-transport-ws to camera
+events. The benchmark process publishes on the Redis bus as another replica would, stamping each
+event with its publish time (`time.time_ns()`, one clock, since everything runs on this machine).
 
-For each server and subscriber count it measures:
+Two workload shapes, chosen by `--farms F` (one measurement per value):
+- F = 1: every subscriber sends the same query without variables, and every event reaches all N
+  subscribers. This is the worst case for one process: all deliveries of an event go out in one
+  fan-out, so p99 is about the time to write N frames. Results stay comparable with runs made
+  before this option, which had only this shape.
+- F > 1 (100 by default): dashboards watching one farm each. Subscriber i (counted over all worker
+  processes) subscribes to the camera events of farm i % F, ids farm-000, farm-001, ..., passed as the
+  GraphQL variable `farms`. Events go round-robin over the F farms, so each one reaches N/F
+  subscribers and a fan-out is F times shorter at the same deliveries per second.
+
+For each subscriber count, farm count and server it measures:
 - memory per idle subscriber: the server's RSS growth from before the clients connect to after
   all N subscriptions are live and idle, divided by N;
-- latency at a fixed rate: events published at `--deliveries-per-s / N` per second for
-  `--steady-s` seconds; p50 and p99 of publish-to-receive over all deliveries;
-- peak deliveries per second: a burst of events published back to back, counted from the first
-  publish to the last delivery.
+- latency at a fixed rate: events published at `--deliveries-per-s * F / N` per second (so about
+  `--deliveries-per-s` deliveries per second) for `--steady-s` seconds; p50 and p99 of
+  publish-to-receive over all deliveries;
+- peak deliveries per second: a burst of `--burst-deliveries / (N/F)` events published back to
+  back, counted from the first publish to the last delivery.
+Expected deliveries count each event once for every subscriber of its farm, so "Delivered" is
+exact also when F does not divide N.
+
+Both servers run with `FISHWATCH_GC_FULL_COLLECTION_INTERVAL_S=300` (`--gc-interval-s`), the
+setting for replicas that hold many subscribers (gateway/gc_policy.py); 0 measures CPython's own
+garbage collection policy instead.
 
 Prints a Markdown table to stdout and progress to stderr. The clients run on the same 2 cores as
 the servers, so their CPU time is in the latencies of both. The default client (`--client raw`)
 parses frames on bare asyncio transports to keep that share small; `--client websockets` uses the
 Python `websockets` client of earlier runs.
 
-Usage: .venv/bin/python benchmarks/bench_subscriptions.py [--subscribers 1000 10000] [--workers 2]
-A quicker run of about a minute: --subscribers 1000 --steady-s 5 --burst-deliveries 20000
+Usage: .venv/bin/python benchmarks/bench_subscriptions.py [--subscribers 1000 10000] [--farms 1 100]
+A quicker run of a few minutes: --subscribers 1000 --farms 1 10 --steady-s 5 --burst-deliveries 20000
 """
 
 from __future__ import annotations
@@ -33,6 +49,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -49,10 +66,32 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 QUERY = 'subscription { events(types: ["com.fishwatch.camera."]) { data } }'
+FARM_QUERY = 'subscription ($farms: [ID!]) { events(types: ["com.fishwatch.camera."], farmIds: $farms) { data } }'
 CONNECT_CONCURRENCY = 100
 # The `ws` value that `fishwatch serve` passes to uvicorn.
 DEFAULT_WS = "websockets-sansio"
 READY_TIMEOUT_S = 300.0
+
+
+def farm_id(index: int) -> str:
+    return f"farm-{index:03d}"
+
+
+def subscribe_message(index: int, farms: int) -> str:
+    """Return the subscribe message of subscriber `index` (counted over all workers) for `farms` farms.
+
+    With one farm it is the query of runs made before farms were an option, without variables.
+    """
+    if farms == 1:
+        payload: dict[str, Any] = {"query": QUERY}
+    else:
+        payload = {"query": FARM_QUERY, "variables": {"farms": [farm_id(index % farms)]}}
+    return json.dumps({"id": "1", "type": "subscribe", "payload": payload})
+
+
+def subscribers_of_farm(farm: int, subscribers: int, farms: int) -> int:
+    """Return how many of `subscribers` subscribers watch farm number `farm`, when subscriber i watches i % farms."""
+    return subscribers // farms + (1 if farm < subscribers % farms else 0)
 
 
 def log(message: str) -> None:
@@ -72,9 +111,10 @@ class RawSubscriber(asyncio.Protocol):
     the cores with the server under test.
     """
 
-    def __init__(self, host: str, path: str, state: WorkerState) -> None:
+    def __init__(self, host: str, path: str, subscribe: str, state: WorkerState) -> None:
         self.host = host
         self.path = path
+        self.subscribe = subscribe
         self.state = state
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
@@ -178,7 +218,7 @@ class RawSubscriber(asyncio.Protocol):
                 self.state.warm += 1
                 self.state.check_warm()
         elif b'"connection_ack"' in payload:
-            self.send_text(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
+            self.send_text(self.subscribe)
             if not self.acknowledged.done():
                 self.acknowledged.set_result(None)
         elif b'"ping"' in payload:
@@ -218,7 +258,7 @@ class WorkerState:
             self.warmed.set()
 
 
-async def _subscribe_websockets(url: str, state: WorkerState, subscribed: asyncio.Event) -> None:
+async def _subscribe_websockets(url: str, subscribe: str, state: WorkerState, subscribed: asyncio.Event) -> None:
     """Run one subscriber on the Python `websockets` client, the client of earlier runs of this benchmark."""
     import websockets
     from websockets.typing import Subprotocol
@@ -227,7 +267,7 @@ async def _subscribe_websockets(url: str, state: WorkerState, subscribed: asynci
     async with websockets.connect(url, subprotocols=protocols, max_size=None, open_timeout=60) as ws:
         await ws.send(json.dumps({"type": "connection_init"}))
         await ws.recv()
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
+        await ws.send(subscribe)
         subscribed.set()
         warm = False
         async for raw in ws:
@@ -246,25 +286,27 @@ async def _subscribe_websockets(url: str, state: WorkerState, subscribed: asynci
             state.last_ns = received_ns
 
 
-async def run_worker(url: str, count: int, client: str) -> None:
+async def run_worker(url: str, count: int, client: str, first: int, farms: int) -> None:
+    """Run subscribers number `first` to `first + count - 1` of all workers. Subscriber i watches farm i % farms."""
     state = WorkerState(expected=count, warmed=asyncio.Event())
     limiter = asyncio.Semaphore(CONNECT_CONCURRENCY)
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
     keep: list[Any] = []
 
-    async def start() -> None:
+    async def start(index: int) -> None:
+        subscribe = subscribe_message(index, farms)
         async with limiter:
             if client == "raw":
                 host, port = parts.hostname or "127.0.0.1", parts.port or 80
                 _, protocol = await loop.create_connection(
-                    lambda: RawSubscriber(f"{host}:{port}", parts.path, state), host, port
+                    lambda: RawSubscriber(f"{host}:{port}", parts.path, subscribe, state), host, port
                 )
                 keep.append(protocol)
                 await asyncio.wait_for(protocol.acknowledged, READY_TIMEOUT_S)
                 return
             subscribed = asyncio.Event()
-            task = asyncio.create_task(_subscribe_websockets(url, state, subscribed))
+            task = asyncio.create_task(_subscribe_websockets(url, subscribe, state, subscribed))
             keep.append(task)
             waiter = asyncio.ensure_future(subscribed.wait())
             await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
@@ -272,7 +314,11 @@ async def run_worker(url: str, count: int, client: str) -> None:
             if task.done():
                 task.result()
 
-    await asyncio.gather(*(start() for _ in range(count)))
+    await asyncio.gather(*(start(first + index) for index in range(count)))
+    # The connections live until the end. Frozen, they are not walked again by full collections,
+    # whose pauses would otherwise count as latency of the server under test.
+    gc.collect()
+    gc.freeze()
     print(json.dumps({"connected": count}), flush=True)
     await state.warmed.wait()
     print(json.dumps({"warm": state.warm, "failures": state.failures}), flush=True)
@@ -297,54 +343,84 @@ async def run_worker(url: str, count: int, client: str) -> None:
 
 
 def floor_app(redis_url: str) -> Any:
-    """Build a Starlette app that sends each camera event to every connected client, and nothing else.
+    """Build a Starlette app that sends each camera event to the clients watching its farm, and nothing else.
 
     It speaks just enough graphql-transport-ws for the benchmark client: it acknowledges
-    connection_init, records the subscribe message's id, and then writes each event as a "next"
-    message of the same shape the gateway sends. One task walks the clients for each event, with
-    one `send_text` per client and one JSON encoding per event. No GraphQL, authentication or
-    per-subscriber queue runs, so the gap between this and the gateway is the gateway's own cost.
+    connection_init, records the subscribe message's id and the farms in its variable `farms`
+    (the query text is not read; no such variable, or an empty list, means every farm), and then
+    writes each event as a "next" message of the same shape the gateway sends. Clients are kept
+    grouped by farm, so one task walks for each event only the group of the event's `farmid` and
+    the group watching every farm, with one `send_text` per client and one JSON encoding per
+    event. No GraphQL, authentication or per-subscriber queue runs, so the gap between this and
+    the gateway is the gateway's own cost.
     """
     from starlette.applications import Starlette
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route, WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
+    from gateway.gc_policy import FullCollectionPolicy
     from subscriptions.bus import BusOptions, open_event_bus
 
-    clients: dict[WebSocket, str] = {}
+    # The operation id of each client, by the farm it watches. The key None contains the clients of every farm.
+    groups: dict[str | None, dict[WebSocket, str]] = {}
 
     async def endpoint(websocket: WebSocket) -> None:
         await websocket.accept(subprotocol="graphql-transport-ws")
+        farms: list[str | None] = []
         try:
             await websocket.receive_text()  # connection_init
             await websocket.send_text('{"type":"connection_ack"}')
             subscribe = json.loads(await websocket.receive_text())
-            clients[websocket] = json.dumps(subscribe["id"])
+            variables = subscribe.get("payload", {}).get("variables") or {}
+            farms = list(dict.fromkeys(variables.get("farms") or [None]))
+            operation_id = json.dumps(subscribe["id"])
+            for farm in farms:
+                groups.setdefault(farm, {})[websocket] = operation_id
             while True:
                 await websocket.receive_text()
         except WebSocketDisconnect:
             pass
         finally:
-            clients.pop(websocket, None)
+            for farm in farms:
+                group = groups.get(farm)
+                if group is not None:
+                    group.pop(websocket, None)
+                    if not group:
+                        del groups[farm]
 
     async def broadcast(bus: Any) -> None:
         async with bus.subscribe(types=["com.fishwatch.camera."]) as subscription:
             async for event in subscription:
+                farm_group = groups.get(event.farmid) if event.farmid is not None else None
+                targets = [group for group in (farm_group, groups.get(None)) if group]
+                if not targets:
+                    continue
                 data = json.dumps({"events": {"data": event.data}}, separators=(",", ":"))
-                for websocket, operation_id in list(clients.items()):
-                    try:
-                        await websocket.send_text(f'{{"id":{operation_id},"type":"next","payload":{{"data":{data}}}}}')
-                    except (RuntimeError, OSError):
-                        clients.pop(websocket, None)
+                for group in targets:
+                    for websocket, operation_id in list(group.items()):
+                        try:
+                            await websocket.send_text(
+                                f'{{"id":{operation_id},"type":"next","payload":{{"data":{data}}}}}'
+                            )
+                        except (RuntimeError, OSError):
+                            group.pop(websocket, None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
         bus = await open_event_bus(redis_url, BusOptions(key_prefix="fishwatch"))
         task = asyncio.create_task(broadcast(bus))
+        # The gateway's garbage collection policy, as the benchmark sets it for both servers, so the
+        # two differ only in the work done per delivery.
+        interval_s = float(os.environ.get("FISHWATCH_GC_FULL_COLLECTION_INTERVAL_S", "0"))
+        collections = FullCollectionPolicy(interval_s, 25.0) if interval_s > 0 else None
+        if collections is not None:
+            collections.start()
         try:
             yield
         finally:
+            if collections is not None:
+                await collections.close()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -447,34 +523,47 @@ async def collect(workers: list[Worker], expected: int, timeout_s: float) -> tup
             return latencies, last_ns
 
 
-async def measure(args: argparse.Namespace, subscribers: int, bus: Any, gateway_pid: int, ws_url: str) -> dict:
+async def measure(
+    args: argparse.Namespace, subscribers: int, farms: int, bus: Any, gateway_pid: int, ws_url: str
+) -> dict:
+    """Measure one server with `subscribers` subscribers spread over `farms` farms (see the module docstring)."""
     from subscriptions.events import CloudEvent
 
-    def event(phase: str) -> CloudEvent:
+    def event(phase: str, farm: int) -> CloudEvent:
         data = {"cameraId": "cam-1", "kind": "count", "phase": phase, "sentNs": time.time_ns()}
-        return CloudEvent.new("com.fishwatch.camera.observation", "/bench", data, farm_id="farm-001")
+        return CloudEvent.new("com.fishwatch.camera.observation", "/bench", data, farm_id=farm_id(farm))
+
+    def deliveries(events: int) -> int:
+        """Return the deliveries expected for events 0 to `events` - 1, published round-robin from farm 0."""
+        return sum(subscribers_of_farm(index % farms, subscribers, farms) for index in range(events))
 
     rss_before = rss_bytes(gateway_pid)
     shares = [
         subscribers // args.workers + (1 if index < subscribers % args.workers else 0) for index in range(args.workers)
     ]
     workers = []
+    first = 0
     for share in shares:
+        # Each worker continues the subscriber numbering where the previous one ended, so farm
+        # i % farms has its share of subscribers over all workers, not within each.
         process = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--worker", ws_url, str(share), args.client,
+            sys.executable, __file__, "--worker", ws_url, str(share), args.client, str(first), str(farms),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**28,
         )  # fmt: skip
         workers.append(Worker(process))
+        first += share
     started = time.monotonic()
     for worker in workers:
         await worker.read()
-    log(f"{subscribers} subscribers connected in {time.monotonic() - started:.1f} s")
+    log(f"{subscribers} subscribers on {farms} farms connected in {time.monotonic() - started:.1f} s")
 
-    # Publish warm-up events until every subscription has received one, which shows all are live.
-    # One event at a time, so the gateway is never asked for more than it can fan out.
+    # Publish warm-up events, one per farm in each round, until every subscription has received
+    # one, which shows all are live. One round (one delivery per subscriber) at a time, so the
+    # server is never asked for more than it can fan out.
     pending = [asyncio.ensure_future(worker.read()) for worker in workers]
     while not all(task.done() for task in pending):
-        await bus.publish(event("warmup"))
+        for farm in range(farms):
+            await bus.publish(event("warmup", farm))
         await asyncio.wait(pending, timeout=max(2.0, subscribers / 1000))
     await asyncio.sleep(2.0)  # Let the warm-up deliveries drain before measuring idle memory.
     rss_idle = rss_bytes(gateway_pid)
@@ -483,26 +572,27 @@ async def measure(args: argparse.Namespace, subscribers: int, bus: Any, gateway_
         log(f"{failed} of {subscribers} subscribers were closed or refused before the measurement")
     per_subscriber = (rss_idle - rss_before) / subscribers
 
-    # Fixed rate.
-    rate = args.deliveries_per_s / subscribers
+    # Fixed rate: each event reaches subscribers / farms subscribers on average.
+    rate = args.deliveries_per_s * farms / subscribers
     count = max(1, round(rate * args.steady_s))
-    log(f"steady: {count} events at {rate:.2f}/s for {subscribers} subscribers")
-    first = time.monotonic()
+    log(f"steady: {count} events at {rate:.2f}/s over {farms} farms for {subscribers} subscribers")
+    steady_start = time.monotonic()
     for index in range(count):
-        delay = first + index / rate - time.monotonic()
+        delay = steady_start + index / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        await bus.publish(event("steady"))
-    latencies, _ = await collect(workers, count * subscribers, args.drain_s)
-    expected = count * subscribers
+        await bus.publish(event("steady", index % farms))
+    expected = deliveries(count)
+    latencies, _ = await collect(workers, expected, args.drain_s)
     steady_elapsed = count / rate
 
     # Burst.
-    burst = max(1, args.burst_deliveries // subscribers)
+    burst = max(1, args.burst_deliveries * farms // subscribers)
+    burst_expected = deliveries(burst)
     burst_start_ns = time.time_ns()
-    for _ in range(burst):
-        await bus.publish(event("burst"))
-    burst_latencies, last_ns = await collect(workers, burst * subscribers, args.drain_s)
+    for index in range(burst):
+        await bus.publish(event("burst", index % farms))
+    burst_latencies, last_ns = await collect(workers, burst_expected, args.drain_s)
     burst_rate = len(burst_latencies) / ((last_ns - burst_start_ns) / 1e9) if last_ns > burst_start_ns else 0.0
 
     for worker in workers:
@@ -511,6 +601,7 @@ async def measure(args: argparse.Namespace, subscribers: int, bus: Any, gateway_
     await asyncio.sleep(1.0)
     return {
         "subscribers": subscribers,
+        "farms": farms,
         "kb_per_subscriber": per_subscriber / 1024,
         "rss_idle_mb": rss_idle / 2**20,
         "steady_rate": len(latencies) / steady_elapsed,
@@ -520,7 +611,7 @@ async def measure(args: argparse.Namespace, subscribers: int, bus: Any, gateway_
         "p99_ms": percentile(latencies, 0.99) / 1000 if latencies else float("nan"),
         "burst_rate": burst_rate,
         "burst_delivered": len(burst_latencies),
-        "burst_expected": burst * subscribers,
+        "burst_expected": burst_expected,
         "failed_subscribers": failed,
     }
 
@@ -559,13 +650,14 @@ async def stop(process: asyncio.subprocess.Process) -> None:
 async def start_sandbox(env: dict[str, str], attempts: int = 3) -> tuple[asyncio.subprocess.Process, int]:
     """Start `fishwatch sandbox` on five consecutive free ports; return it once it responds.
 
-    free_port checks only the first of the five ports, so a start that fails because another
-    process uses one of the others is tried again on new ports.
+    After a run with thousands of client connections, many loopback ports are still in TIME_WAIT,
+    so the five ports are checked together, and a start that still fails (another process took
+    one meanwhile) is tried again on new ports.
     """
-    from tests.peers import free_port
+    from tests.peers import free_port_block
 
     for _ in range(attempts):
-        port = free_port()
+        port = free_port_block(5)
         sandbox = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gateway.cli", "sandbox", "--base-port", str(port),
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -599,6 +691,7 @@ async def run(args: argparse.Namespace) -> None:
             "FISHWATCH_SUBSCRIBER_MAX_QUEUED_EVENTS": "10000",
             # Every benchmark connection is the same anonymous caller.
             "FISHWATCH_WS_MAX_CONNECTIONS_PER_CLIENT": str(max(args.subscribers) + 100),
+            "FISHWATCH_GC_FULL_COLLECTION_INTERVAL_S": str(args.gc_interval_s),
             **{f"FISHWATCH_{name.upper()}_URL": f"http://127.0.0.1:{sandbox_port + i}" for i, name in enumerate(names)},
         }
         bus = None
@@ -606,16 +699,18 @@ async def run(args: argparse.Namespace) -> None:
             bus = await open_event_bus(redis_url, BusOptions(key_prefix="fishwatch"))
             results = []
             for subscribers in args.subscribers:
-                for kind in args.servers:
-                    # A fresh server per size, so memory freed by the previous size does not hide the growth.
-                    server, port = await start_server(kind, env, args.ws)
-                    try:
-                        ws_url = f"ws://127.0.0.1:{port}/graphql"
-                        result = await measure(args, subscribers, bus, server.pid, ws_url)
-                    finally:
-                        await stop(server)
-                    results.append({"server": kind, **result})
-                    log(json.dumps(results[-1]))
+                for farms in args.farms:
+                    for kind in args.servers:
+                        # A fresh server per measurement, so memory freed by the previous one does not
+                        # hide the growth.
+                        server, port = await start_server(kind, env, args.ws)
+                        try:
+                            ws_url = f"ws://127.0.0.1:{port}/graphql"
+                            result = await measure(args, subscribers, farms, bus, server.pid, ws_url)
+                        finally:
+                            await stop(server)
+                        results.append({"server": kind, **result})
+                        log(json.dumps(results[-1]))
         finally:
             if bus is not None:
                 await bus.close()
@@ -624,16 +719,22 @@ async def run(args: argparse.Namespace) -> None:
     machine = platform.processor() or platform.machine()
     print(f"Machine: {os.cpu_count()} CPUs, {machine}, Python {platform.python_version()}")
     print(f"Date: {time.strftime('%Y-%m-%d')}; run id {uuid.uuid4().hex[:6]}")
-    print(f"Client: {args.client}, {args.workers} processes; uvicorn ws: {args.ws or DEFAULT_WS}\n")
     print(
-        "| Server | Subscribers | Memory per idle subscriber (KB) | Server RSS idle (MiB) | "
-        "Target rate: deliveries/s | Delivered | p50 ms | p99 ms | Burst: deliveries/s | Burst delivered | "
-        "Failed subscribers |"
+        f"Client: {args.client}, {args.workers} processes; uvicorn ws: {args.ws or DEFAULT_WS}; "
+        f"FISHWATCH_GC_FULL_COLLECTION_INTERVAL_S={args.gc_interval_s:g}\n"
     )
-    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    print(
+        "| Server | Subscribers | Farms | Subscribers per event | Memory per idle subscriber (KB) | "
+        "Server RSS idle (MiB) | Target rate: deliveries/s | Delivered | p50 ms | p99 ms | Burst: deliveries/s | "
+        "Burst delivered | Failed subscribers |"
+    )
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for result in results:
+        per_event = result["subscribers"] / result["farms"]
+        per_event_text = f"{per_event:,.0f}" if per_event.is_integer() else f"{per_event:,.1f}"
         print(
-            f"| {result['server']} | {result['subscribers']:,} | {result['kb_per_subscriber']:.1f} | "
+            f"| {result['server']} | {result['subscribers']:,} | {result['farms']:,} | {per_event_text} | "
+            f"{result['kb_per_subscriber']:.1f} | "
             f"{result['rss_idle_mb']:.0f} | "
             f"{result['steady_rate']:,.0f} | {result['steady_delivered']:,}/{result['steady_expected']:,} | "
             f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {result['burst_rate']:,.0f} | "
@@ -643,12 +744,29 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worker", nargs=3, metavar=("URL", "COUNT", "CLIENT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", nargs=5, metavar=("URL", "COUNT", "CLIENT", "FIRST", "FARMS"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--serve", nargs=3, metavar=("KIND", "PORT", "WS"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--subscribers", type=int, nargs="+", default=[1000, 10000], help="subscriber counts, one run each"
     )
+    parser.add_argument(
+        "--farms",
+        type=int,
+        nargs="+",
+        default=[1, 100],
+        help="farm counts, one run each. Subscriber i watches farm i %% F and events go round-robin over the "
+        "F farms, so 1 sends every event to every subscriber (default: 1 100)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="client processes (default: 2)")
+    parser.add_argument(
+        "--gc-interval-s",
+        type=float,
+        default=300.0,
+        help="FISHWATCH_GC_FULL_COLLECTION_INTERVAL_S for both servers, as for a replica that holds many "
+        "subscribers; 0 keeps CPython's own garbage collection policy (default: 300)",
+    )
     parser.add_argument(
         "--deliveries-per-s", type=float, default=5000.0, help="deliveries/s offered at fixed rate (default: 5000)"
     )
@@ -667,7 +785,7 @@ def main() -> None:
         nargs="+",
         choices=("floor", "gateway"),
         default=["floor", "gateway"],
-        help="servers to measure for each size, in this order (default: floor gateway)",
+        help="servers to measure for each subscriber and farm count, in this order (default: floor gateway)",
     )
     parser.add_argument(
         "--ws",
@@ -677,11 +795,15 @@ def main() -> None:
     parser.add_argument("--drain-s", type=float, default=30.0, help="maximum wait for deliveries in s (default: 30)")
     args = parser.parse_args()
     if args.worker:
-        asyncio.run(run_worker(args.worker[0], int(args.worker[1]), args.worker[2]))
+        url, count, client, first, farms = args.worker
+        asyncio.run(run_worker(url, int(count), client, int(first), int(farms)))
         return
     if args.serve:
         serve(args.serve[0], int(args.serve[1]), args.serve[2])
         return
+    if min(args.farms) < 1 or max(args.farms) > min(args.subscribers):
+        # With more farms than subscribers some farms have none, and their events measure nothing.
+        parser.error("each --farms value must be between 1 and the smallest --subscribers count")
     asyncio.run(run(args))
 
 
