@@ -156,6 +156,15 @@ def create_app(settings: Settings) -> Starlette:
                 )
                 gc_policy.start()
                 services.extras["gc_policy"] = gc_policy
+            else:
+                logger.info(
+                    "full garbage collections: CPython's own policy (FISHWATCH_GC_FULL_COLLECTION_INTERVAL_S=0)"
+                )
+                if "gc_full_collection_growth_percent" in settings.model_fields_set:
+                    logger.warning(
+                        "FISHWATCH_GC_FULL_COLLECTION_GROWTH_PERCENT is set but has no effect while "
+                        "FISHWATCH_GC_FULL_COLLECTION_INTERVAL_S is 0; set the interval to use it"
+                    )
             logger.info("gateway ready: subsystems %s", ", ".join(f"{name}={url}" for name, url in urls.items()))
             yield
         finally:

@@ -94,7 +94,7 @@ class FullCollectionPolicy:
         self._last = self.clock()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="full garbage collections")
         logger.info(
-            "full garbage collections: on %.1f%% heap growth or every %.0f s (FISHWATCH_GC_FULL_COLLECTION_*)",
+            "full garbage collections: on %g%% heap growth or every %g s (FISHWATCH_GC_FULL_COLLECTION_*)",
             self.growth * 100,
             self.interval_s,
         )

@@ -39,8 +39,8 @@ class Settings(BaseModel):
     shutdown_timeout_s: float = Field(10.0, gt=0)
     # Full garbage collections on heap growth and a timer, for replicas holding many WebSockets;
     # 0 keeps CPython's own policy (gateway/gc_policy.py).
-    gc_full_collection_interval_s: float = Field(0.0, ge=0)
-    gc_full_collection_growth_percent: float = Field(25.0, gt=0)
+    gc_full_collection_interval_s: float = Field(0.0, ge=0, le=86_400, allow_inf_nan=False)
+    gc_full_collection_growth_percent: float = Field(25.0, gt=0, le=1000, allow_inf_nan=False)
 
     # Subsystems. A subsystem without a URL is served by the embedded sandbox.
     core_url: AnyHttpUrl | None = None
@@ -178,6 +178,14 @@ class Settings(BaseModel):
     workflow_retention_s: float = Field(7 * 86400.0, gt=0)
     workflow_cron_catchup_s: float = Field(300.0, ge=0)
     workflow_max_runs_in_memory: int = Field(10000, ge=1)
+
+    @field_validator("gc_full_collection_interval_s")
+    @classmethod
+    def _gc_interval_off_or_long(cls, value: float) -> float:
+        # A full collection walks the whole heap, so one every few milliseconds would take the CPU.
+        if 0 < value < 1:
+            raise ValueError("must be 0 (CPython's own policy) or at least 1 second")
+        return value
 
     @field_validator("upstream_backoff_max_s")
     @classmethod

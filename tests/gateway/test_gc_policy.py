@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import weakref
 
 import pytest
 
+from common.errors import ConfigError
 from gateway.gc_policy import NEVER, FullCollectionPolicy
+from gateway.settings import load_settings
 from tests.gateway_process import serve_gateway
 
 
@@ -137,3 +140,35 @@ async def test_gateway_policy_off_by_default_and_on_when_set():
         assert policy.interval_s == 300.0
         assert gc.get_threshold()[2] == NEVER
     assert gc.get_threshold() == thresholds
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("INTERVAL_S", "0.5", "must be 0 (CPython's own policy) or at least 1 second"),
+        ("INTERVAL_S", "inf", "Input should be a finite number"),
+        ("INTERVAL_S", "-1", "Input should be greater than or equal to 0"),
+        ("GROWTH_PERCENT", "0", "Input should be greater than 0"),
+        ("GROWTH_PERCENT", "2000", "Input should be less than or equal to 1000"),
+    ],
+)
+def test_settings_reject_bad_gc_values(variable: str, value: str, expected: str):
+    name = f"FISHWATCH_GC_FULL_COLLECTION_{variable}"
+    with pytest.raises(ConfigError) as caught:
+        load_settings({name: value})
+    assert f"{name} '{value}' is invalid" in caught.value.message
+    assert expected in caught.value.message
+
+
+async def test_growth_without_interval_warns(caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.INFO, logger="gateway.app")
+    async with serve_gateway(redis_url=None, mqtt_url=None, gc_full_collection_growth_percent=50):
+        pass
+    messages = [record.getMessage() for record in caplog.records if record.name == "gateway.app"]
+    assert "full garbage collections: CPython's own policy (FISHWATCH_GC_FULL_COLLECTION_INTERVAL_S=0)" in messages
+    warnings = [
+        record
+        for record in caplog.records
+        if record.levelno == logging.WARNING and "GROWTH_PERCENT" in record.getMessage()
+    ]
+    assert len(warnings) == 1
