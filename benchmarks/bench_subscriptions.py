@@ -764,8 +764,8 @@ def main() -> None:
         "--gc-interval-s",
         type=float,
         default=300.0,
-        help="FISHWATCH_GC_FULL_COLLECTION_INTERVAL_S for both servers, as for a replica that holds many "
-        "subscribers; 0 keeps CPython's own garbage collection policy (default: 300)",
+        help="FISHWATCH_GC_FULL_COLLECTION_INTERVAL_S for both servers, as for a replica with many "
+        "subscribers. 0 keeps CPython's own garbage collection policy (default: 300)",
     )
     parser.add_argument(
         "--deliveries-per-s", type=float, default=5000.0, help="deliveries/s offered at fixed rate (default: 5000)"

@@ -12,7 +12,7 @@ and none found any garbage (benchmarks/bench_subscriptions.py, docs/benchmarks.m
 full collections itself: when the heap has grown by `growth_percent` since the last one, or when
 `interval_s` has passed. The heap is measured in memory blocks allocated by Python
 (`sys.getallocatedblocks`), which counts garbage until it is collected. A fan-out that replaces
-each subscriber's waiting objects leaves it unchanged, while garbage cycles make it grow: a
+each subscriber's waiting objects leaves that count unchanged. Garbage cycles make it grow: a
 closed WebSocket leaves about 70 objects in cycles through uvicorn, Starlette and Strawberry, and
 an HTTP request leaves the cycles that outlived the young collections. Resident memory would be a
 poor measure: Python reuses the memory a collection frees before it asks the system for more, so
@@ -20,7 +20,7 @@ garbage can pile up without resident memory growing.
 
 The policy is off unless `gc_full_collection_interval_s` is set, because it suits only replicas
 whose heap is mostly long-lived connections. On the query benchmark, which leaves much garbage and
-holds few objects for long, it made full collections rarer but longer: up to 190 ms each against
+keeps few objects for long, it made full collections rarer but longer: up to 190 ms each against
 up to 38 ms with CPython's policy, and the farm overview's p99 rose from 1.9 to 3.0 times the
 floor's. The middle generation stays automatic for the same reason: collecting it only with the
 old one halved the scanning of a fan-out, but left every request's cycles to full collections.
@@ -68,7 +68,7 @@ class FullCollectionPolicy:
     ) -> None:
         if interval_s <= 0:
             raise ValueError(
-                f"interval_s must be positive, not {interval_s}; to keep CPython's own policy, do not start one"
+                f"interval_s must be positive, not {interval_s}. To keep CPython's own policy, start no policy"
             )
         self.interval_s = interval_s
         self.growth = growth_percent / 100

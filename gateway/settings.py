@@ -37,8 +37,8 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     shutdown_timeout_s: float = Field(10.0, gt=0)
-    # Full garbage collections on heap growth and a timer, for replicas holding many WebSockets;
-    # 0 keeps CPython's own policy (gateway/gc_policy.py).
+    # Full garbage collections on heap growth and a timer, for replicas with many WebSockets.
+    # An interval of 0 keeps CPython's own policy (gateway/gc_policy.py).
     gc_full_collection_interval_s: float = Field(0.0, ge=0, le=86_400, allow_inf_nan=False)
     gc_full_collection_growth_percent: float = Field(25.0, gt=0, le=1000, allow_inf_nan=False)
 

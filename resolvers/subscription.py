@@ -57,7 +57,7 @@ def _bounded(info: GatewayInfo, name: str, values: Iterable[Any] | None) -> list
 
 
 class _Deliveries:
-    """Iterate a bus subscription's deliveries; an empty iteration when `subscription` is None.
+    """An async iterator over a bus subscription's deliveries, empty when `subscription` is None.
 
     `__anext__` hands out the subscription's own `next_delivery()`. An async generator here would
     add one more object per subscriber and event, live while the subscriber waits, for the young

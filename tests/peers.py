@@ -32,8 +32,8 @@ def free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
-    # Without SO_REUSEADDR the bind also fails on a port that a closed connection still holds in
-    # TIME_WAIT, which a server that binds it next may refuse too.
+    # Without SO_REUSEADDR the bind also fails on a port that a closed connection keeps in
+    # TIME_WAIT, because a server that binds that port next may fail on it too.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind(("127.0.0.1", port))
